@@ -1,0 +1,20 @@
+// A subcommand: its declared options and the function that runs it.
+#pragma once
+
+#include "pgtandem/command_line.hpp"
+#include "pgtandem/config.hpp"
+
+namespace pgtandem::cli {
+
+struct Command {
+  CommandSpec spec;
+  // Returns the process exit code; throws pgtandem::Error for failures.
+  int (*run)(const Config& config, const ParsedArgs& args);
+};
+
+const Command& InstallCommand();
+const Command& UninstallCommand();
+const Command& RunCommand();
+const Command& StatusCommand();
+
+}  // namespace pgtandem::cli

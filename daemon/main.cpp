@@ -1,0 +1,93 @@
+// pgtandem: global options, subcommand dispatch, and the exit codes of errors.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "pgtandem/error.hpp"
+#include "pgtandem/log.hpp"
+
+namespace {
+
+using pgtandem::cli::Command;
+
+constexpr const char* kDefaultConfig = "/etc/pgtandem/pgtandem.json";
+
+const std::vector<const Command*>& Commands() {
+  static const std::vector<const Command*> commands = {
+      &pgtandem::cli::InstallCommand(), &pgtandem::cli::UninstallCommand(), &pgtandem::cli::RunCommand(),
+      &pgtandem::cli::StatusCommand()};
+  return commands;
+}
+
+std::string MainHelp() {
+  std::string text =
+      "pgtandem moves a live PostgreSQL database to a new home: triggers capture changes on the source,\n"
+      "a daemon applies them to the targets.\n\n"
+      "Usage: pgtandem [--config FILE] COMMAND [OPTIONS]\n\n"
+      "Global options:\n"
+      "  --config FILE  configuration file (default: $PGTANDEM_CONFIG, else /etc/pgtandem/pgtandem.json)\n"
+      "  --version      print the version and exit\n"
+      "  --help         show this help and exit\n\nCommands:\n";
+  for (const Command* c : Commands()) text += fmt::format("  {:<10} {}\n", c->spec.name, c->spec.summary);
+  text += "\nRun \"pgtandem COMMAND --help\" for a command's options.\n";
+  return text;
+}
+
+std::string ConfigPath(const std::string& given) {
+  if (!given.empty()) return given;
+  if (const char* env = std::getenv("PGTANDEM_CONFIG"); env && *env) return env;
+  return kDefaultConfig;
+}
+
+int Dispatch(const std::vector<std::string>& argv) {
+  std::string config_path;
+  size_t i = 0;
+  for (; i < argv.size() && argv[i].rfind("--", 0) == 0; ++i) {
+    if (argv[i] == "--help") return std::fputs(MainHelp().c_str(), stdout), 0;
+    if (argv[i] == "--version") return std::puts("pgtandem " PGTANDEM_VERSION), 0;
+    if (argv[i] == "--config" && i + 1 < argv.size()) {
+      config_path = argv[++i];
+    } else if (argv[i].rfind("--config=", 0) == 0) {
+      config_path = argv[i].substr(9);
+    } else {
+      throw pgtandem::Error(pgtandem::ErrorKind::kUsage,
+                            fmt::format("unknown global option \"{}\"; see \"pgtandem --help\"", argv[i]));
+    }
+  }
+  if (i == argv.size()) {
+    std::fputs(MainHelp().c_str(), stderr);
+    return static_cast<int>(pgtandem::ExitCode::kBadArguments);
+  }
+  for (const Command* command : Commands()) {
+    if (command->spec.name != argv[i]) continue;
+    std::vector<std::string> args(argv.begin() + static_cast<long>(i) + 1, argv.end());
+    for (const auto& arg : args) {
+      if (arg == "--help") return std::fputs(pgtandem::HelpText(command->spec).c_str(), stdout), 0;
+    }
+    pgtandem::ParsedArgs parsed = pgtandem::ParseArgs(command->spec, args);
+    pgtandem::Config config = pgtandem::LoadConfig(ConfigPath(config_path));
+    pgtandem::SetLogLevel(pgtandem::ParseLogLevel(config.log.level));
+    return command->run(config, parsed);
+  }
+  throw pgtandem::Error(pgtandem::ErrorKind::kUsage,
+                        fmt::format("unknown command \"{}\"; see \"pgtandem --help\"", argv[i]));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return Dispatch(args);
+  } catch (const pgtandem::Error& e) {
+    std::fprintf(stderr, "pgtandem: error: %s\n", e.what());
+    return static_cast<int>(e.Code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pgtandem: internal error (please report it): %s\n", e.what());
+    return static_cast<int>(pgtandem::ExitCode::kInternal);
+  }
+}

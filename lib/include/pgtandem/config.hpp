@@ -1,0 +1,112 @@
+// The JSON configuration: nodes, syncs, and the table of scalar settings.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pgtandem/dsn.hpp"
+#include "pgtandem/table_pattern.hpp"
+
+namespace pgtandem {
+
+// A database pgtandem connects to, as source or target.
+struct NodeConfig {
+  std::string name;
+  Dsn dsn;
+};
+
+// Replicates the selected tables and sequences of one source node to targets.
+struct SyncConfig {
+  std::string name;
+  std::string source;
+  std::vector<std::string> targets;
+  std::vector<TablePattern> tables;
+  std::vector<TablePattern> exclude;    // applied after tables; may be empty
+  std::vector<TablePattern> sequences;  // resynchronised at cutover; may be empty
+};
+
+// The scalar settings below are zero here on purpose: their defaults, ranges
+// and units live in one place, SettingSpecs(), and Config() applies them.
+
+// Bounds on one batch, so a backlog costs time, not memory.
+struct BatchConfig {
+  int64_t max_rows = 0;
+  int64_t max_bytes = 0;
+};
+
+struct DaemonConfig {
+  int threads = 0;
+  int poll_interval_ms = 0;
+  int purge_interval_ms = 0;
+  int retry_initial_ms = 0;
+  int retry_max_ms = 0;
+  int connect_timeout_s = 0;
+};
+
+struct LogConfig {
+  std::string level;  // debug, info, warning or error
+};
+
+// A whole, validated configuration.
+struct Config {
+  // Scalar settings at their defaults from SettingSpecs(); no nodes or syncs.
+  Config();
+
+  std::map<std::string, NodeConfig> nodes;
+  std::vector<SyncConfig> syncs;
+  BatchConfig batch;
+  DaemonConfig daemon;
+  LogConfig log;
+  std::string origin;  // where it was read from (a path), for messages
+
+  // Throw Error(kUsage) naming the unknown name and listing the defined ones.
+  const SyncConfig& Sync(std::string_view name) const;
+  const NodeConfig& Node(std::string_view name) const;
+  // The named sync, or all of them when name is nullopt.
+  std::vector<const SyncConfig*> SelectSyncs(const std::optional<std::string>& name) const;
+};
+
+enum class SettingType {
+  kInteger,
+  kChoice,  // a string from a fixed list
+};
+
+// One scalar setting under batch/daemon/log: the single source of truth for
+// its validation, default and documentation (after pgbouncer's bouncer_params[]).
+struct SettingSpec {
+  std::string_view path;  // "section.key", as written in the JSON
+  SettingType type = SettingType::kInteger;
+  int64_t default_integer = 0;                // kInteger
+  std::string_view default_choice;            // kChoice
+  std::string_view unit;                      // "rows", "bytes", "ms", "s", or empty
+  int64_t min = 0;                            // kInteger, inclusive
+  int64_t max = 0;                            // kInteger, inclusive
+  std::span<const std::string_view> choices;  // kChoice
+  bool reloadable = false;                    // SIGHUP applies it without a restart
+  std::string_view description;               // one line, for docs and errors
+
+  // Where the value lives in Config; the setter matching `type` is set.
+  void (*set_integer)(Config&, int64_t) = nullptr;
+  void (*set_choice)(Config&, std::string_view) = nullptr;
+  // The value in `config` as text (for `config show` and reload diffs).
+  std::string (*current)(const Config&) = nullptr;
+
+  // The default as it would be written in the JSON, e.g. "50000" or "info".
+  std::string DefaultText() const;
+};
+
+// Every scalar setting, in documentation order.
+std::span<const SettingSpec> SettingSpecs();
+
+// Parses and validates a whole config. Every error is Error(kConfig) starting
+// with "config <origin>: " and naming the key path, e.g. syncs[0].tables[1].
+Config ParseConfig(std::string_view json_text, const std::string& origin);
+// Reads the file at `path` and parses it; origin is the path.
+Config LoadConfig(const std::string& path);
+
+}  // namespace pgtandem

@@ -1,0 +1,27 @@
+// Identifiers and qualified names that are always quoted when they reach SQL.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace pgtandem {
+
+// "name" with embedded double quotes doubled: safe for any name PostgreSQL allows.
+std::string QuoteIdent(std::string_view name);
+// 'text' with embedded single quotes doubled (standard_conforming_strings = on).
+std::string QuoteLiteral(std::string_view text);
+
+// schema.table as stored in the catalog (unquoted, case-sensitive).
+struct TableName {
+  std::string schema;
+  std::string name;
+
+  // "schema"."name", for SQL.
+  std::string Quoted() const;
+  // schema.name, for messages; quoted only where a reader would misread it.
+  std::string Display() const;
+
+  auto operator<=>(const TableName&) const = default;
+};
+
+}  // namespace pgtandem

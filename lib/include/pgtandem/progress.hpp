@@ -1,0 +1,52 @@
+// How far a target has applied a sync: the truth on the target, a copy on the source.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "pgtandem/pg/connection.hpp"
+
+namespace pgtandem {
+
+// A source snapshot in which no transaction is visible: a target starting from
+// it receives every delta ever captured.
+inline constexpr std::string_view kBeginningSnapshot = "1:1:";
+
+// The last delta applied inside a window: deltas are ordered by (table id, txid, seq).
+struct Position {
+  int table_id = 0;
+  int64_t txid = 0;
+  int64_t seq = 0;
+};
+
+struct Progress {
+  // Every source transaction visible in this snapshot has been applied.
+  std::string applied_snapshot{kBeginningSnapshot};
+  // Set while a window (applied_snapshot, window_end] is applied in several batches.
+  std::optional<std::string> window_end;
+  Position position;
+  int64_t batches = 0;
+  int64_t deltas = 0;
+  int64_t rows_copied = 0;
+};
+
+// Creates the target's pgtandem schema if needed. Refuses a node that holds a
+// restored copy of the source's capture schema: it must be bootstrapped first.
+pg::Awaitable<void> PrepareTargetSchema(pg::Connection& target, const std::string& sync);
+
+// The target's progress for a sync; a fresh Progress when it has none.
+pg::Awaitable<Progress> ReadProgress(pg::Connection& target, const std::string& sync);
+
+// Writes progress inside the caller's open target transaction.
+pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& sync, const Progress& progress);
+
+// Keeps the source's copy of a target's progress up to date (autocommit).
+pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
+                                         const Progress& progress);
+
+// Records the last error a target hit, for status; best effort.
+pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
+                                        const std::string& message);
+
+}  // namespace pgtandem

@@ -1,0 +1,35 @@
+// Deletes deltas that every target of every sync reading them has applied.
+#pragma once
+
+#include <string>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "pgtandem/config.hpp"
+#include "pgtandem/log.hpp"
+#include "pgtandem/pg/connection.hpp"
+
+namespace pgtandem {
+
+class Purger {
+ public:
+  Purger(boost::asio::any_io_executor strand, const Config& config, std::string node);
+
+  pg::Awaitable<void> Run();
+  void Stop();  // call on the purger's strand
+  const boost::asio::any_io_executor& Executor() const { return strand_; }
+
+  // One pass; returns the number of deltas deleted.
+  pg::Awaitable<int64_t> PurgeOnce();
+
+ private:
+  boost::asio::any_io_executor strand_;
+  const Config& config_;
+  std::string node_;
+  Logger log_;
+  pg::Connection connection_;
+  boost::asio::steady_timer timer_;
+  bool stopping_ = false;
+};
+
+}  // namespace pgtandem

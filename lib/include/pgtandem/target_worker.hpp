@@ -1,0 +1,58 @@
+// Replicates one sync to one target: connect, catch up, follow; survives node failures.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pgtandem/applier.hpp"
+#include "pgtandem/config.hpp"
+#include "pgtandem/log.hpp"
+#include "pgtandem/pg/connection.hpp"
+
+namespace pgtandem {
+
+// Runs on its own strand, so batches for one target apply in order while
+// targets proceed in parallel: a slow or dead target never holds back another.
+class TargetWorker {
+ public:
+  TargetWorker(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, std::string target);
+
+  // Until Stop(): a failed session is logged, recorded for status, and retried with backoff.
+  pg::Awaitable<void> Run();
+  // Call on the worker's strand. Wake: new deltas may be waiting.
+  void Wake();
+  // Call on the worker's strand. Finishes the batch in flight, then Run() returns.
+  void Stop();
+
+  const boost::asio::any_io_executor& Executor() const { return strand_; }
+  const std::string& SourceNode() const { return sync_.source; }
+
+ private:
+  pg::Awaitable<void> Session();
+  pg::Awaitable<void> LoadTables();
+  pg::Awaitable<void> WaitForWork();
+  pg::Awaitable<void> RecordError(const std::string& message);
+  void AdaptBudget(const ApplyStats& stats);
+
+  boost::asio::any_io_executor strand_;
+  const Config& config_;
+  const SyncConfig& sync_;
+  std::string target_name_;
+  Logger log_;
+  pg::Connection source_;
+  pg::Connection target_;
+  std::vector<CapturedTable> tables_;
+  std::unique_ptr<Applier> applier_;
+  boost::asio::steady_timer wake_timer_;
+  boost::asio::steady_timer retry_timer_;
+  bool wake_pending_ = false;
+  bool stopping_ = false;
+  bool prepared_ = false;  // the target connection has its temporary key tables
+  bool healthy_ = false;   // the current session got as far as replicating
+  int64_t budget_;
+};
+
+}  // namespace pgtandem

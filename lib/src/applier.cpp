@@ -1,0 +1,96 @@
+// Delete the batch's keys, then COPY in the rows that still exist: the target
+// ends holding exactly the source's state for those keys.
+#include "pgtandem/applier.hpp"
+
+#include <fmt/format.h>
+
+namespace pgtandem {
+namespace {
+
+constexpr std::string_view kInsufficientPrivilege = "42501";
+
+std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
+
+std::string KeyJoin(const CapturedTable& table) {
+  std::string join;
+  for (const auto& column : table.key_columns) {
+    if (!join.empty()) join += " AND ";
+    join += fmt::format("t.{0} = k.{0}", QuoteIdent(column));
+  }
+  return join;
+}
+
+}  // namespace
+
+pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
+  bool denied = false;
+  try {
+    co_await target_.Exec("SET session_replication_role = replica");
+  } catch (const Error& e) {
+    if (e.SqlState() != kInsufficientPrivilege) throw;
+    denied = true;
+  }
+  if (denied) {
+    pg::Result role = co_await target_.Exec("SELECT current_user");
+    throw target_.Failure(fmt::format(
+        "role \"{0}\" may not set session_replication_role, which keeps the target's triggers and foreign-key checks "
+        "from firing on replicated rows. Grant it: GRANT SET ON PARAMETER session_replication_role TO \"{0}\" "
+        "(PostgreSQL 15+), or connect as a superuser (rds_superuser on RDS, cloudsqlsuperuser on Cloud SQL)",
+        role.Get(0, 0)), std::string(kInsufficientPrivilege));
+  }
+  for (const auto& table : tables) {
+    co_await target_.Exec(fmt::format(
+        "CREATE TEMP TABLE IF NOT EXISTS pgtandem_keys_{} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
+        table.id, QuotedList(table.key_columns), table.name.Quoted()));
+  }
+}
+
+pg::Awaitable<void> Applier::Truncate(const std::string& relation) {
+  // TRUNCATE fails on a table another table references by foreign key, even
+  // in replica mode; DELETE does the same job there, only slower.
+  co_await target_.Exec("SAVEPOINT pgtandem_truncate");
+  bool referenced = false;
+  try {
+    co_await target_.Exec("TRUNCATE " + relation);
+  } catch (const Error& e) {
+    if (e.SqlState() != "0A000") throw;
+    referenced = true;
+  }
+  if (referenced) {
+    co_await target_.Exec("ROLLBACK TO SAVEPOINT pgtandem_truncate");
+    co_await target_.Exec("DELETE FROM " + relation);
+  }
+  co_await target_.Exec("RELEASE SAVEPOINT pgtandem_truncate");
+}
+
+pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
+                                          const Segment& segment, ApplyStats& stats) {
+  const CapturedTable& table = *segment.table;
+  for (const auto& relation : segment.truncated) co_await Truncate(relation);
+  auto keys = co_await source.CopyTo(reader.KeysCopySql(batch, segment), target_,
+                                     fmt::format("COPY {} FROM STDIN", KeyTable(table)));
+  stats.keys += keys.rows;
+  if (keys.rows == 0) co_return;
+  co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {}", table.Target(), KeyTable(table),
+                                    KeyJoin(table)));
+  auto rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
+                                     fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+  stats.rows += rows.rows;
+  stats.bytes += keys.bytes + rows.bytes;
+}
+
+pg::Awaitable<ApplyResult> Applier::Apply(pg::Connection& source, const BatchReader& reader, const Batch& batch) {
+  ApplyStats stats;
+  co_await target_.Exec("BEGIN");
+  for (const auto& segment : batch.segments) co_await ApplySegment(source, reader, batch, segment, stats);
+  stats.deltas = batch.Deltas();
+  Progress next = batch.next;
+  next.batches += 1;
+  next.deltas += stats.deltas;
+  next.rows_copied += stats.rows;
+  co_await WriteProgress(target_, sync_, next);
+  co_await target_.Exec("COMMIT");
+  co_return ApplyResult{std::move(next), stats};
+}
+
+}  // namespace pgtandem

@@ -1,0 +1,138 @@
+// Batch planning on the source. Deltas are found by snapshot visibility, never
+// by "id greater than the last one seen": ids are assigned at write time and
+// transactions commit in another order.
+#include "pgtandem/batch_reader.hpp"
+
+#include <fmt/format.h>
+
+namespace pgtandem {
+namespace {
+
+// The deltas of transactions visible in `end` and not in `applied`. The range
+// on txid lets the (txid, seq) index skip everything older than `applied`.
+std::string WindowCondition(const std::string& applied, const std::string& end) {
+  std::string a = QuoteLiteral(applied) + "::pg_snapshot";
+  std::string e = QuoteLiteral(end) + "::pg_snapshot";
+  return fmt::format(
+      "d.txid >= pg_catalog.pg_snapshot_xmin({0}) AND d.txid < pg_catalog.pg_snapshot_xmax({1}) "
+      "AND NOT pg_catalog.pg_visible_in_snapshot(d.txid, {0}) AND pg_catalog.pg_visible_in_snapshot(d.txid, {1})",
+      a, e);
+}
+
+std::string After(const Position& from) {
+  if (from.txid == 0) return {};
+  return fmt::format(" AND (d.txid, d.seq) > ('{}'::xid8, {})", from.txid, from.seq);
+}
+
+Position StartOf(const CapturedTable& table, const Position& from) {
+  return table.id == from.table_id ? from : Position{table.id, 0, 0};
+}
+
+}  // namespace
+
+int64_t Batch::Deltas() const {
+  int64_t total = 0;
+  for (const auto& s : segments) total += s.deltas;
+  return total;
+}
+
+pg::Awaitable<std::vector<const CapturedTable*>> BatchReader::PendingTables(const std::string& applied,
+                                                                            const std::string& end,
+                                                                            const Position& from) {
+  std::string sql;
+  std::string window = WindowCondition(applied, end);
+  for (const auto& table : tables_) {
+    if (table.id < from.table_id) continue;
+    if (!sql.empty()) sql += " UNION ALL ";
+    sql += fmt::format("SELECT {0} WHERE EXISTS (SELECT 1 FROM {1} d WHERE {2}{3})", table.id, table.DeltaTable(),
+                       window, After(StartOf(table, from)));
+  }
+  std::vector<const CapturedTable*> pending;
+  if (sql.empty()) co_return pending;
+  pg::Result ids = co_await source_.Exec(sql);
+  for (int row = 0; row < ids.Rows(); ++row) {
+    int id = static_cast<int>(ids.GetInt(row, 0));
+    for (const auto& table : tables_) {
+      if (table.id == id) pending.push_back(&table);
+    }
+  }
+  co_return pending;
+}
+
+pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, const std::string& applied,
+                                                const std::string& end, const Position& from, int64_t budget) {
+  std::string window = WindowCondition(applied, end);
+  Segment segment{&table, StartOf(table, from), std::nullopt, 0, {}};
+  pg::Result last = co_await source_.Exec(fmt::format(
+      "SELECT n, txid::text, seq FROM (SELECT d.txid, d.seq, pg_catalog.row_number() OVER (ORDER BY d.txid, d.seq) AS n "
+      "FROM {} d WHERE {}{} ORDER BY d.txid, d.seq LIMIT {}) s ORDER BY n DESC LIMIT 1",
+      table.DeltaTable(), window, After(segment.from), budget));
+  if (last.Rows() > 0) {
+    segment.deltas = last.GetInt(0, 0);
+    if (segment.deltas >= budget) segment.to = std::make_pair(last.GetInt(0, 1), last.GetInt(0, 2));
+  }
+  if (segment.from.txid == 0) {
+    pg::Result truncated = co_await source_.Exec(fmt::format(
+        "SELECT DISTINCT d.truncated FROM {} d WHERE {} AND d.truncated IS NOT NULL", table.DeltaTable(), window));
+    for (int row = 0; row < truncated.Rows(); ++row) segment.truncated.emplace_back(truncated.Get(row, 0));
+  }
+  co_return segment;
+}
+
+pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, int64_t max_deltas) {
+  co_await source_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  Batch batch;
+  batch.applied = progress.applied_snapshot;
+  Position from = progress.window_end ? progress.position : Position{};
+  if (progress.window_end) {
+    batch.end = *progress.window_end;
+  } else {
+    pg::Result now = co_await source_.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
+    batch.end = now.Get(0, 0);
+  }
+  std::vector<const CapturedTable*> pending = co_await PendingTables(batch.applied, batch.end, from);
+  if (pending.empty() && !progress.window_end) {
+    co_await Finish();
+    co_return std::nullopt;
+  }
+  int64_t budget = max_deltas;
+  batch.next = progress;
+  for (const CapturedTable* table : pending) {
+    Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget);
+    budget -= segment.deltas;
+    batch.segments.push_back(std::move(segment));
+    if (budget <= 0) break;
+  }
+  const Segment* last = batch.segments.empty() ? nullptr : &batch.segments.back();
+  if (last && last->to) {
+    batch.next.window_end = batch.end;
+    batch.next.position = {last->table->id, last->to->first, last->to->second};
+  } else {
+    batch.next.applied_snapshot = batch.end;
+    batch.next.window_end.reset();
+    batch.next.position = {};
+  }
+  co_return batch;
+}
+
+pg::Awaitable<void> BatchReader::Finish() { co_await source_.Exec("COMMIT"); }
+
+std::string BatchReader::DeltaFilter(const Batch& batch, const Segment& segment) const {
+  std::string filter = WindowCondition(batch.applied, batch.end) + After(segment.from);
+  if (segment.to) filter += fmt::format(" AND (d.txid, d.seq) <= ('{}'::xid8, {})", segment.to->first, segment.to->second);
+  return filter + " AND d.truncated IS NULL";
+}
+
+std::string BatchReader::KeysCopySql(const Batch& batch, const Segment& segment) const {
+  return fmt::format("COPY (SELECT DISTINCT {} FROM {} d WHERE {}) TO STDOUT", QuotedList(segment.table->key_columns, "d."),
+                     segment.table->DeltaTable(), DeltaFilter(batch, segment));
+}
+
+std::string BatchReader::RowsCopySql(const Batch& batch, const Segment& segment) const {
+  const CapturedTable& table = *segment.table;
+  return fmt::format("COPY (SELECT {} FROM {} t WHERE ({}) IN (SELECT {} FROM {} d WHERE {})) TO STDOUT",
+                     QuotedList(table.columns, "t."), table.Target(), QuotedList(table.key_columns, "t."),
+                     QuotedList(table.key_columns, "d."), table.DeltaTable(), DeltaFilter(batch, segment));
+}
+
+}  // namespace pgtandem

@@ -1,0 +1,106 @@
+// Capture install (one transaction, short lock waits, retried) and uninstall.
+#include "pgtandem/capture_installer.hpp"
+
+#include <fmt/format.h>
+
+#include "pgtandem/async.hpp"
+#include "pgtandem/backoff.hpp"
+#include "pgtandem/catalog.hpp"
+#include "pgtandem/sql_text.hpp"
+
+namespace pgtandem {
+namespace {
+
+constexpr std::string_view kLockNotAvailable = "55P03";
+
+constexpr std::string_view kBlockersSql = R"(
+SELECT pg_catalog.format('pid %s (%s, %s for %s: %s)', a.pid, coalesce(a.usename, '?'), coalesce(a.state, '?'),
+                         date_trunc('second', pg_catalog.now() - coalesce(a.xact_start, a.backend_start)),
+                         left(regexp_replace(coalesce(a.query, ''), '\s+', ' ', 'g'), 80))
+  FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+ WHERE l.relation = $1::regclass AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+   AND l.mode <> 'AccessShareLock')";
+
+pg::Awaitable<void> CheckCanBeSource(pg::Connection& source) {
+  if (source.ServerVersion() < 130000) {
+    throw source.Failure(fmt::format("PostgreSQL {} is too old to be a source; capture needs xid8 snapshots "
+                                     "(PostgreSQL 13 or later)", source.ServerVersion() / 10000));
+  }
+  NodeRole role = co_await ReadNodeRole(source);
+  if (role == NodeRole::kTarget) {
+    throw Error(ErrorKind::kState, fmt::format("{} holds pgtandem's target schema (it receives changes); install "
+                                               "capture on the sync's source, or run \"pgtandem uninstall --node "
+                                               "{}\" first", source.Describe(), source.Node()));
+  }
+}
+
+// Runs the whole install in one transaction; `current` names the table being locked.
+pg::Awaitable<InstallReport> InstallOnce(pg::Connection& source, const SyncConfig& sync,
+                                         const InstallOptions& options, std::string& current) {
+  co_await source.Exec("BEGIN");
+  co_await source.Exec(fmt::format("SET LOCAL lock_timeout = {}", options.lock_timeout.count()));
+  std::vector<TableName> tables = co_await SelectTables(source, sync);
+  co_await source.Exec(sql::k_source_schema);
+  InstallReport report;
+  for (const auto& table : tables) {
+    current = table.Quoted();
+    pg::Result known = co_await source.Exec("SELECT 1 FROM pgtandem.captured_table WHERE relid = $1::regclass", current);
+    co_await source.Exec(fmt::format("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", current));
+    co_await source.Exec("INSERT INTO pgtandem.sync_table (sync, table_id) SELECT $1, pgtandem.capture_table($2::regclass) "
+        "ON CONFLICT DO NOTHING", sync.name, current);
+    (known.Rows() > 0 ? report.existing : report.added).push_back(table.Display());
+  }
+  co_await source.Exec("COMMIT");
+  co_return report;
+}
+
+pg::Awaitable<std::string> DescribeBlockers(pg::Connection& source, const std::string& table) {
+  pg::Result blockers = co_await source.Exec(kBlockersSql, table);
+  std::string text;
+  for (int row = 0; row < blockers.Rows(); ++row) text += fmt::format("{}{}", row ? "; " : "", blockers.Get(row, 0));
+  co_return text.empty() ? std::string("sessions that have since finished") : text;
+}
+
+}  // namespace
+
+pg::Awaitable<InstallReport> InstallCapture(pg::Connection& source, const SyncConfig& sync,
+                                            const InstallOptions& options, const Logger& log) {
+  co_await CheckCanBeSource(source);
+  Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(30));
+  for (int attempt = 1;; ++attempt) {
+    std::string current;
+    std::exception_ptr failure;
+    bool lock_timeout = false;
+    try {
+      co_return co_await InstallOnce(source, sync, options, current);
+    } catch (const Error& e) {
+      lock_timeout = e.SqlState() == kLockNotAvailable;
+      failure = std::current_exception();
+    }
+    if (source.Connected()) co_await source.Exec("ROLLBACK");
+    if (!lock_timeout) std::rethrow_exception(failure);
+    std::string blockers = co_await DescribeBlockers(source, current);
+    if (attempt >= options.max_attempts) {
+      throw Error(ErrorKind::kState,
+                  fmt::format("sync '{}': could not lock table {} on {} after {} attempts; it is held by {}. Nothing "
+                              "was installed. Retry when the table is quieter, or raise --lock-timeout",
+                              sync.name, current, source.Describe(), attempt, blockers));
+    }
+    auto delay = backoff.Next();
+    log.Warning("waiting for a lock on table {} (attempt {} of {}), held by {}; nothing installed yet, retrying in "
+                "{} ms", current, attempt, options.max_attempts, blockers, delay.count());
+    co_await Sleep(delay);
+  }
+}
+
+pg::Awaitable<int> Uninstall(pg::Connection& node) {
+  pg::Result count = co_await node.Exec(R"(
+SELECT count(*) FROM pg_catalog.pg_trigger t
+  JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pgtandem' AND t.tgparentid = 0)");
+  co_await node.Exec("DROP SCHEMA IF EXISTS pgtandem CASCADE");
+  co_return static_cast<int>(count.GetInt(0, 0));
+}
+
+}  // namespace pgtandem

@@ -1,0 +1,42 @@
+// Quoting for identifiers and literals; every name pgtandem puts in SQL goes through here.
+#include "pgtandem/identifier.hpp"
+
+#include <algorithm>
+
+namespace pgtandem {
+namespace {
+
+std::string QuoteWith(std::string_view text, char quote) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back(quote);
+  for (char c : text) {
+    if (c == quote) out.push_back(quote);
+    out.push_back(c);
+  }
+  out.push_back(quote);
+  return out;
+}
+
+bool NeedsQuotesForDisplay(std::string_view name) {
+  if (name.empty()) return true;
+  return !std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::string DisplayPart(std::string_view part) {
+  return NeedsQuotesForDisplay(part) ? QuoteWith(part, '"') : std::string(part);
+}
+
+}  // namespace
+
+std::string QuoteIdent(std::string_view name) { return QuoteWith(name, '"'); }
+
+std::string QuoteLiteral(std::string_view text) { return QuoteWith(text, '\''); }
+
+std::string TableName::Quoted() const { return QuoteIdent(schema) + "." + QuoteIdent(name); }
+
+std::string TableName::Display() const { return DisplayPart(schema) + "." + DisplayPart(name); }
+
+}  // namespace pgtandem

@@ -1,0 +1,284 @@
+// libpq in non-blocking mode on an Asio descriptor: every wait yields the thread.
+#include "pgtandem/pg/connection.hpp"
+
+#include <memory>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "pgtandem/log.hpp"
+
+namespace pgtandem::pg {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Above this many bytes queued in libpq, a COPY stream waits for the target to
+// drain; it bounds memory whatever the speed difference between the nodes.
+constexpr int kCopyFlushBytes = 256 * 1024;
+// While a write is blocked, look at the input this often: the server may have
+// sent an error and stopped reading, and only reading it unblocks us.
+constexpr auto kWriteStallCheck = std::chrono::milliseconds(200);
+
+std::string TrimmedMessage(const char* text) {
+  std::string message = text ? text : "";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  return message;
+}
+
+}  // namespace
+
+Connection::Connection(asio::any_io_executor executor, std::string node, Side side, Dsn dsn,
+                       std::chrono::seconds connect_timeout)
+    : executor_(executor),
+      node_(std::move(node)),
+      side_(side),
+      dsn_(std::move(dsn)),
+      connect_timeout_(connect_timeout),
+      socket_(executor) {}
+
+Connection::~Connection() { Close(); }
+
+std::string Connection::Describe() const {
+  return fmt::format("{} node '{}' ({})", side_ == Side::kSource ? "source" : "target", node_, dsn_.Describe());
+}
+
+Error Connection::Failure(std::string_view what, std::string sqlstate) const {
+  return Error(side_ == Side::kSource ? ErrorKind::kSource : ErrorKind::kTarget,
+               fmt::format("{} node '{}': {}", side_ == Side::kSource ? "source" : "target", node_, what),
+               std::move(sqlstate));
+}
+
+bool Connection::Connected() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+void Connection::Close() {
+  if (socket_.is_open()) socket_.release();
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+}
+
+void Connection::AttachSocket() {
+  int fd = PQsocket(conn_);
+  if (socket_.is_open() && socket_.native_handle() == fd) return;
+  if (socket_.is_open()) socket_.release();
+  if (fd >= 0) socket_.assign(fd);
+}
+
+// Waits until the socket is ready or `deadline` passes; false on timeout.
+static Awaitable<bool> WaitUntil(asio::posix::stream_descriptor& socket, asio::posix::descriptor_base::wait_type type,
+                                 Clock::time_point deadline) {
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer timer(socket.get_executor(), deadline);
+  timer.async_wait([timed_out, &socket](boost::system::error_code ec) {
+    if (ec) return;
+    *timed_out = true;
+    socket.cancel();
+  });
+  boost::system::error_code ec;
+  co_await socket.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+  timer.cancel();
+  co_return !*timed_out;
+}
+
+Awaitable<void> Connection::Connect() {
+  Close();
+  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {dsn_.ConnInfo().c_str(), "pgtandem", nullptr};
+  conn_ = PQconnectStartParams(keys, values, 1);
+  if (!conn_) throw Failure("cannot allocate a connection");
+  auto deadline = Clock::now() + connect_timeout_;
+  PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
+  while (poll != PGRES_POLLING_OK) {
+    if (poll == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
+      std::string reason = TrimmedMessage(PQerrorMessage(conn_));
+      Close();
+      throw Failure(fmt::format("cannot connect: {}", reason));
+    }
+    AttachSocket();
+    auto type = poll == PGRES_POLLING_READING ? asio::posix::descriptor_base::wait_read
+                                              : asio::posix::descriptor_base::wait_write;
+    bool ready = co_await WaitUntil(socket_, type, deadline);
+    if (!ready) {
+      Close();
+      throw Failure(fmt::format("cannot connect: no answer within {} s (daemon.connect_timeout_s)",
+                                connect_timeout_.count()));
+    }
+    poll = PQconnectPoll(conn_);
+  }
+  AttachSocket();
+  // Server NOTICEs ("already exists, skipping") are for debugging, not for the DBA's terminal.
+  PQsetNoticeProcessor(
+      conn_, [](void* arg, const char* message) {
+        const auto* self = static_cast<const Connection*>(arg);
+        if (LogEnabled(LogLevel::kDebug)) WriteLogLine(LogLevel::kDebug, self->node_, TrimmedMessage(message));
+      },
+      this);
+  if (PQsetnonblocking(conn_, 1) != 0) throw Failure("cannot switch the connection to non-blocking mode");
+}
+
+Awaitable<void> Connection::WaitSocket(Wait wait) {
+  auto type = wait == Wait::kRead ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
+  boost::system::error_code ec;
+  co_await socket_.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec && ec != asio::error::operation_aborted) throw Failure(fmt::format("socket error: {}", ec.message()));
+}
+
+Awaitable<void> Connection::Flush() {
+  for (;;) {
+    int status = PQflush(conn_);
+    if (status == 0) co_return;
+    if (status < 0) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    bool writable = co_await WaitUntil(socket_, asio::posix::descriptor_base::wait_write, Clock::now() + kWriteStallCheck);
+    if (!writable && !PQconsumeInput(conn_)) {
+      throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    }
+  }
+}
+
+Awaitable<void> Connection::ConsumeUntilReady() {
+  while (PQisBusy(conn_)) {
+    co_await WaitSocket(Wait::kRead);
+    if (!PQconsumeInput(conn_)) {
+      throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    }
+  }
+}
+
+Error Connection::ResultFailure(const Result& result, std::string_view sql) const {
+  const PGresult* raw = result.Raw();
+  auto field = [raw](int code) {
+    const char* value = PQresultErrorField(raw, code);
+    return std::string(value ? value : "");
+  };
+  std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
+  if (message.empty()) message = TrimmedMessage(PQresultErrorMessage(raw));
+  std::string sqlstate = field(PG_DIAG_SQLSTATE);
+  if (!sqlstate.empty()) message += fmt::format(" (SQLSTATE {})", sqlstate);
+  if (auto detail = field(PG_DIAG_MESSAGE_DETAIL); !detail.empty()) message += "; " + detail;
+  if (auto hint = field(PG_DIAG_MESSAGE_HINT); !hint.empty()) message += "; hint: " + hint;
+  if (auto where = field(PG_DIAG_CONTEXT); !where.empty() && LogEnabled(LogLevel::kDebug)) message += "; context: " + where;
+  if (LogEnabled(LogLevel::kDebug)) message += fmt::format("; statement: {}", sql.substr(0, 300));
+  return Failure(message, sqlstate);
+}
+
+Awaitable<Result> Connection::CollectResults(std::string_view sql) {
+  Result last;
+  std::optional<Error> failure;
+  for (;;) {
+    co_await ConsumeUntilReady();
+    PGresult* raw = PQgetResult(conn_);
+    if (!raw) break;
+    Result result(raw);
+    ExecStatusType status = result.Status();
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) co_return result;
+    if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
+      if (!failure) failure = ResultFailure(result, sql);
+      continue;
+    }
+    last = std::move(result);
+  }
+  if (failure) throw *failure;
+  co_return last;
+}
+
+Awaitable<Result> Connection::Exec(std::string_view sql) {
+  if (!conn_) throw Failure("not connected");
+  std::string text(sql);
+  if (!PQsendQuery(conn_, text.c_str())) {
+    throw Failure(fmt::format("cannot send a query: {}", TrimmedMessage(PQerrorMessage(conn_))));
+  }
+  co_await Flush();
+  co_return co_await CollectResults(sql);
+}
+
+Awaitable<Result> Connection::ExecParams(std::string_view sql, Params params) {
+  if (!conn_) throw Failure("not connected");
+  std::string text(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (!PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                         nullptr, 0)) {
+    throw Failure(fmt::format("cannot send a query: {}", TrimmedMessage(PQerrorMessage(conn_))));
+  }
+  co_await Flush();
+  co_return co_await CollectResults(sql);
+}
+
+Awaitable<void> Connection::StartCopy(std::string_view sql, ExecStatusType expected) {
+  Result result = co_await Exec(sql);
+  if (result.Status() != expected) throw Failure(fmt::format("expected COPY to start for: {}", sql.substr(0, 120)));
+}
+
+Awaitable<void> Connection::PutCopyData(const char* data, int length) {
+  for (;;) {
+    int status = PQputCopyData(conn_, data, length);
+    if (status == 1) co_return;
+    if (status < 0) throw Failure(fmt::format("COPY failed: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    co_await Flush();
+  }
+}
+
+Awaitable<void> Connection::EndCopyIn(const char* error_message) {
+  for (;;) {
+    int status = PQputCopyEnd(conn_, error_message);
+    if (status == 1) break;
+    if (status < 0) throw Failure(fmt::format("COPY failed: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    co_await Flush();
+  }
+  co_await Flush();
+  co_await CollectResults("COPY ... FROM STDIN");
+}
+
+Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sql, Connection& to,
+                                                    std::string_view copy_in_sql) {
+  co_await to.StartCopy(copy_in_sql, PGRES_COPY_IN);
+  co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
+  CopyStats stats;
+  int unflushed = 0;
+  for (;;) {
+    char* buffer = nullptr;
+    int length = PQgetCopyData(conn_, &buffer, 1);
+    if (length > 0) {
+      std::unique_ptr<char, decltype(&PQfreemem)> hold(buffer, &PQfreemem);
+      co_await to.PutCopyData(buffer, length);
+      ++stats.rows;
+      stats.bytes += length;
+      if ((unflushed += length) >= kCopyFlushBytes) {
+        co_await to.Flush();
+        unflushed = 0;
+      }
+    } else if (length == 0) {
+      co_await to.Flush();
+      unflushed = 0;
+      co_await WaitSocket(Wait::kRead);
+      if (!PQconsumeInput(conn_)) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    } else if (length == -1) {
+      break;
+    } else {
+      throw Failure(fmt::format("COPY failed: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    }
+  }
+  co_await CollectResults(copy_out_sql);
+  co_await to.EndCopyIn(nullptr);
+  co_return stats;
+}
+
+Awaitable<std::optional<Notification>> Connection::WaitNotification(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (!PQconsumeInput(conn_)) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    if (PGnotify* notify = PQnotifies(conn_)) {
+      Notification result{notify->relname, notify->extra ? notify->extra : ""};
+      PQfreemem(notify);
+      co_return result;
+    }
+    bool readable = co_await WaitUntil(socket_, asio::posix::descriptor_base::wait_read, deadline);
+    if (!readable) co_return std::nullopt;
+  }
+}
+
+}  // namespace pgtandem::pg

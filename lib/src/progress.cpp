@@ -1,0 +1,94 @@
+// Reads and writes the progress rows; see sql/target_schema.sql for their meaning.
+#include "pgtandem/progress.hpp"
+
+#include <fmt/format.h>
+
+#include "pgtandem/catalog.hpp"
+#include "pgtandem/sql_text.hpp"
+
+namespace pgtandem {
+namespace {
+
+constexpr std::string_view kReadSql = R"(
+SELECT applied_snapshot, window_end, position_table, position_txid, position_seq, batches, deltas, rows_copied
+  FROM pgtandem.progress WHERE sync = $1)";
+
+constexpr std::string_view kWriteSql = R"(
+INSERT INTO pgtandem.progress AS p
+       (sync, applied_snapshot, window_end, position_table, position_txid, position_seq,
+        batches, deltas, rows_copied, applied_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, pg_catalog.clock_timestamp())
+ON CONFLICT (sync) DO UPDATE SET
+       applied_snapshot = EXCLUDED.applied_snapshot, window_end = EXCLUDED.window_end,
+       position_table = EXCLUDED.position_table, position_txid = EXCLUDED.position_txid,
+       position_seq = EXCLUDED.position_seq, batches = EXCLUDED.batches, deltas = EXCLUDED.deltas,
+       rows_copied = EXCLUDED.rows_copied, applied_at = EXCLUDED.applied_at)";
+
+constexpr std::string_view kCopySql = R"(
+INSERT INTO pgtandem.target_progress AS p
+       (sync, target, applied_snapshot, applied_at, batches, deltas, rows_copied, updated_at)
+VALUES ($1, $2, $3::pg_snapshot, pg_catalog.now(), $4, $5, $6, pg_catalog.now())
+ON CONFLICT (sync, target) DO UPDATE SET
+       applied_snapshot = EXCLUDED.applied_snapshot, applied_at = EXCLUDED.applied_at,
+       batches = EXCLUDED.batches, deltas = EXCLUDED.deltas, rows_copied = EXCLUDED.rows_copied,
+       last_error = NULL, last_error_at = NULL, updated_at = EXCLUDED.updated_at)";
+
+constexpr std::string_view kErrorSql = R"(
+INSERT INTO pgtandem.target_progress AS p (sync, target, applied_snapshot, last_error, last_error_at)
+VALUES ($1, $2, $3::pg_snapshot, $4, pg_catalog.now())
+ON CONFLICT (sync, target) DO UPDATE SET
+       last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at, updated_at = pg_catalog.now())";
+
+}  // namespace
+
+pg::Awaitable<void> PrepareTargetSchema(pg::Connection& target, const std::string& sync) {
+  NodeRole role = co_await ReadNodeRole(target);
+  if (role == NodeRole::kSource) {
+    throw Error(ErrorKind::kState,
+                fmt::format("{} holds a copy of the source's capture schema (restored from a snapshot of the "
+                            "source?); run \"pgtandem bootstrap --sync {} --target {}\" before replicating to it",
+                            target.Describe(), sync, target.Node()));
+  }
+  co_await target.Exec(sql::k_target_schema);
+}
+
+pg::Awaitable<Progress> ReadProgress(pg::Connection& target, const std::string& sync) {
+  Progress progress;
+  NodeRole role = co_await ReadNodeRole(target);
+  if (role != NodeRole::kTarget) co_return progress;
+  pg::Result row = co_await target.Exec(kReadSql, sync);
+  if (row.Rows() == 0) co_return progress;
+  progress.applied_snapshot = row.Get(0, 0);
+  progress.window_end = row.GetOptional(0, 1);
+  if (progress.window_end) {
+    progress.position = {static_cast<int>(row.GetInt(0, 2)), row.GetInt(0, 3), row.GetInt(0, 4)};
+  }
+  progress.batches = row.GetInt(0, 5);
+  progress.deltas = row.GetInt(0, 6);
+  progress.rows_copied = row.GetInt(0, 7);
+  co_return progress;
+}
+
+pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& sync, const Progress& progress) {
+  auto in_window = [&](auto value) -> std::optional<std::string> {
+    if (!progress.window_end) return std::nullopt;
+    return std::to_string(value);
+  };
+  co_await target.Exec(kWriteSql, sync, progress.applied_snapshot, progress.window_end,
+                                   in_window(progress.position.table_id), in_window(progress.position.txid),
+                                   in_window(progress.position.seq), std::to_string(progress.batches),
+                                   std::to_string(progress.deltas), std::to_string(progress.rows_copied));
+}
+
+pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
+                                         const Progress& progress) {
+  co_await source.Exec(kCopySql, sync, target, progress.applied_snapshot, std::to_string(progress.batches),
+                                  std::to_string(progress.deltas), std::to_string(progress.rows_copied));
+}
+
+pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
+                                        const std::string& message) {
+  co_await source.Exec(kErrorSql, sync, target, std::string(kBeginningSnapshot), message);
+}
+
+}  // namespace pgtandem

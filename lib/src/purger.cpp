@@ -1,0 +1,106 @@
+// Purging by snapshot: a delta older than the xmin of every target's applied
+// snapshot is visible in all of them, so no target can need it again.
+#include "pgtandem/purger.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+namespace pgtandem {
+namespace asio = boost::asio;
+
+namespace {
+
+// A target without a progress row yet (never applied) keeps every delta of its sync.
+constexpr std::string_view kPurgeableSql = R"(
+WITH pairs AS (
+    SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS p(sync, target)),
+progress AS (
+    SELECT p.sync, pg_catalog.pg_snapshot_xmin(tp.applied_snapshot) AS xmin
+      FROM pairs p LEFT JOIN pgtandem.target_progress tp ON tp.sync = p.sync AND tp.target = p.target)
+SELECT st.table_id, min(pr.xmin)::text
+  FROM pgtandem.sync_table st JOIN progress pr ON pr.sync = st.sync
+ GROUP BY st.table_id
+HAVING bool_and(pr.xmin IS NOT NULL))";
+
+// Deleting in slices keeps each purge transaction short on a busy source.
+constexpr int kSlice = 50000;
+
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ",";
+    out += '"';
+    for (char c : item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+Purger::Purger(asio::any_io_executor strand, const Config& config, std::string node)
+    : strand_(strand),
+      config_(config),
+      node_(node),
+      log_(fmt::format("source {} purge", node)),
+      connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
+                  std::chrono::seconds(config.daemon.connect_timeout_s)),
+      timer_(strand) {}
+
+void Purger::Stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+pg::Awaitable<int64_t> Purger::PurgeOnce() {
+  if (!connection_.Connected()) co_await connection_.Connect();
+  std::vector<std::string> syncs, targets;
+  for (const auto& sync : config_.syncs) {
+    if (sync.source != node_) continue;
+    for (const auto& target : sync.targets) {
+      syncs.push_back(sync.name);
+      targets.push_back(target);
+    }
+  }
+  pg::Result tables = co_await connection_.Exec(kPurgeableSql, ArrayLiteral(syncs), ArrayLiteral(targets));
+  int64_t purged = 0;
+  for (int row = 0; row < tables.Rows() && !stopping_; ++row) {
+    std::string delta = fmt::format("pgtandem.d_{}", tables.Get(row, 0));
+    std::string sql = fmt::format(
+        "DELETE FROM {0} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {0} WHERE txid < '{1}'::xid8 LIMIT {2}))", delta,
+        tables.Get(row, 1), kSlice);
+    for (;;) {
+      pg::Result deleted = co_await connection_.Exec(sql);
+      purged += deleted.AffectedRows();
+      if (deleted.AffectedRows() < kSlice) break;
+    }
+  }
+  co_return purged;
+}
+
+pg::Awaitable<void> Purger::Run() {
+  LogLimiter limiter;
+  while (!stopping_) {
+    timer_.expires_after(std::chrono::milliseconds(config_.daemon.purge_interval_ms));
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    std::string failure;
+    try {
+      int64_t purged = co_await PurgeOnce();
+      if (purged > 0) log_.Debug("purged {} applied deltas", purged);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    if (failure.empty()) continue;
+    connection_.Close();
+    int suppressed = 0;
+    if (limiter.Allow(failure, suppressed)) log_.Warning("{}; purging again in the next round", failure);
+  }
+}
+
+}  // namespace pgtandem

@@ -1,0 +1,76 @@
+// The listener loop: notifications in, wake-ups out, reconnect with backoff.
+#include "pgtandem/source_listener.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pgtandem/backoff.hpp"
+
+namespace pgtandem {
+namespace asio = boost::asio;
+
+namespace {
+// How often a quiet listener checks whether it was asked to stop.
+constexpr auto kListenSlice = std::chrono::milliseconds(500);
+}  // namespace
+
+SourceListener::SourceListener(asio::any_io_executor strand, const Config& config, std::string node,
+                               std::vector<TargetWorker*> workers)
+    : strand_(strand),
+      config_(config),
+      log_(fmt::format("source {} listener", node)),
+      connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
+                  std::chrono::seconds(config.daemon.connect_timeout_s)),
+      workers_(std::move(workers)),
+      retry_timer_(strand) {}
+
+void SourceListener::Stop() {
+  stopping_ = true;
+  retry_timer_.cancel();
+}
+
+void SourceListener::WakeWorkers() {
+  for (TargetWorker* worker : workers_) asio::post(worker->Executor(), [worker] { worker->Wake(); });
+}
+
+pg::Awaitable<void> SourceListener::Listen() {
+  co_await connection_.Connect();
+  co_await connection_.Exec("LISTEN pgtandem");
+  log_.Debug("listening for commits");
+  // Anything committed while we were not listening is picked up at once.
+  WakeWorkers();
+  while (!stopping_) {
+    std::optional<pg::Notification> notification = co_await connection_.WaitNotification(kListenSlice);
+    if (!notification) continue;
+    // Drain what else arrived: one wake-up serves them all.
+    while (notification) notification = co_await connection_.WaitNotification(std::chrono::milliseconds(0));
+    WakeWorkers();
+  }
+}
+
+pg::Awaitable<void> SourceListener::Run() {
+  Backoff backoff(std::chrono::milliseconds(config_.daemon.retry_initial_ms),
+                  std::chrono::milliseconds(config_.daemon.retry_max_ms));
+  LogLimiter limiter;
+  while (!stopping_) {
+    std::string failure;
+    try {
+      co_await Listen();
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    connection_.Close();
+    if (stopping_) break;
+    auto delay = backoff.Next();
+    int suppressed = 0;
+    if (limiter.Allow(failure, suppressed)) {
+      log_.Warning("{}; the workers poll meanwhile; retrying in {} ms", failure, delay.count());
+    }
+    retry_timer_.expires_after(delay);
+    boost::system::error_code ec;
+    co_await retry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace pgtandem

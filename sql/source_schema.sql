@@ -1,0 +1,194 @@
+-- Capture on the source: schema pgtandem, delta tables, trigger functions and
+-- the per-target progress copy. Runs inside the install transaction; every
+-- statement is idempotent, so install can run again after the config grows.
+
+CREATE SCHEMA IF NOT EXISTS pgtandem;
+-- Triggers run as the application's role, which must reach the delta tables.
+GRANT USAGE ON SCHEMA pgtandem TO PUBLIC;
+
+CREATE TABLE IF NOT EXISTS pgtandem.meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO pgtandem.meta (key, value) VALUES
+    ('role', 'source'),
+    ('schema_version', '1'),
+    ('installed_at', pg_catalog.now()::text),
+    ('install_snapshot', pg_catalog.pg_current_snapshot()::text)
+ON CONFLICT (key) DO NOTHING;
+
+-- Orders deltas inside one transaction, so a batch can stop in the middle of a
+-- huge transaction and resume there. Gaps are harmless; the cache keeps
+-- nextval() off the shared sequence page for most captured rows.
+CREATE SEQUENCE IF NOT EXISTS pgtandem.delta_seq AS bigint CACHE 128;
+GRANT USAGE ON SEQUENCE pgtandem.delta_seq TO PUBLIC;
+
+CREATE TABLE IF NOT EXISTS pgtandem.captured_table (
+    id           integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid        oid NOT NULL UNIQUE,
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    key_columns  text[] NOT NULL,
+    installed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- Which syncs replicate which captured table: deltas are purged only once
+-- every target of every sync that reads them has applied them.
+CREATE TABLE IF NOT EXISTS pgtandem.sync_table (
+    sync     text NOT NULL,
+    table_id integer NOT NULL REFERENCES pgtandem.captured_table ON DELETE CASCADE,
+    PRIMARY KEY (sync, table_id)
+);
+
+-- A copy of each target's progress (the truth lives on the target, written in
+-- the same transaction as the data); used for purging and for status.
+CREATE TABLE IF NOT EXISTS pgtandem.target_progress (
+    sync             text NOT NULL,
+    target           text NOT NULL,
+    applied_snapshot pg_snapshot NOT NULL,
+    applied_at       timestamptz,
+    batches          bigint NOT NULL DEFAULT 0,
+    deltas           bigint NOT NULL DEFAULT 0,
+    rows_copied      bigint NOT NULL DEFAULT 0,
+    last_error       text,
+    last_error_at    timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (sync, target)
+);
+
+-- Statement-level wake-up for the daemon. NOTIFY deduplicates within a
+-- transaction, so a transaction notifies once however many rows it writes.
+CREATE OR REPLACE FUNCTION pgtandem.notify() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pg_catalog.pg_notify('pgtandem', '');
+    RETURN NULL;
+END
+$fn$;
+
+-- TRUNCATE leaves no rows to name; it is recorded as a marker row naming the
+-- relation truncated (a partition's own name when one partition is truncated).
+CREATE OR REPLACE FUNCTION pgtandem.capture_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE pg_catalog.format('INSERT INTO pgtandem.%I (truncated) VALUES ($1)', TG_ARGV[0])
+        USING pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    RETURN NULL;
+END
+$fn$;
+
+-- Puts the TRUNCATE trigger on `rel` (a table or one of its partitions) unless it has one.
+CREATE OR REPLACE FUNCTION pgtandem.add_truncate_trigger(rel regclass, delta text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_truncate') THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER pgtandem_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+            'EXECUTE FUNCTION pgtandem.capture_truncate(%L)', rel, delta);
+    END IF;
+END
+$fn$;
+
+-- Starts capture for one table with a primary key; returns its id. Idempotent.
+CREATE OR REPLACE FUNCTION pgtandem.capture_table(rel regclass) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_id integer;
+    v_keys text[];
+    v_types text[];
+    v_old_keys text[];
+    v_delta text;
+    v_function text;
+    v_columns text;
+    v_list text;
+    v_new text;
+    v_old text;
+    v_part regclass;
+BEGIN
+    SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord),
+           pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
+      INTO v_keys, v_types
+      FROM pg_catalog.pg_index i
+     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = rel AND i.indisprimary;
+    IF v_keys IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key', rel
+            USING HINT = 'add a primary key, or list the table under "exclude"';
+    END IF;
+
+    SELECT id, key_columns INTO v_id, v_old_keys FROM pgtandem.captured_table WHERE relid = rel;
+    IF v_id IS NULL THEN
+        INSERT INTO pgtandem.captured_table (relid, schema_name, table_name, key_columns)
+        SELECT c.oid, n.nspname, c.relname, v_keys
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = rel
+        RETURNING id INTO v_id;
+    ELSIF v_old_keys IS DISTINCT FROM v_keys THEN
+        RAISE EXCEPTION 'the primary key of table % changed since capture was installed (was %, now %)', rel, v_old_keys, v_keys
+            USING HINT = 'run "pgtandem uninstall" and install again, then bootstrap the targets';
+    END IF;
+
+    v_delta := 'd_' || v_id;
+    v_function := 'capture_' || v_id;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', k, t), ', ' ORDER BY o),
+           pg_catalog.string_agg(pg_catalog.format('%I', k), ', ' ORDER BY o),
+           pg_catalog.string_agg(pg_catalog.format('NEW.%I', k), ', ' ORDER BY o),
+           pg_catalog.string_agg(pg_catalog.format('OLD.%I', k), ', ' ORDER BY o)
+      INTO v_columns, v_list, v_new, v_old
+      FROM ROWS FROM (pg_catalog.unnest(v_keys), pg_catalog.unnest(v_types)) WITH ORDINALITY AS u(k, t, o);
+
+    -- Key columns only: the daemon reads each row's current state from the
+    -- table itself, so a delta stays small whatever the row holds.
+    EXECUTE pg_catalog.format(
+        'CREATE TABLE IF NOT EXISTS pgtandem.%I ('
+        'txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), '
+        'seq bigint NOT NULL DEFAULT pg_catalog.nextval(''pgtandem.delta_seq''::regclass), '
+        'truncated text, %s) '
+        'WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000)',
+        v_delta, v_columns);
+    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid, seq)', v_delta || '_txid', v_delta);
+    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid) WHERE truncated IS NOT NULL',
+                              v_delta || '_truncated', v_delta);
+    EXECUTE pg_catalog.format('GRANT INSERT ON pgtandem.%I TO PUBLIC', v_delta);
+
+    -- An AFTER trigger sees the row as finally written, after any BEFORE
+    -- trigger of the application changed it. A key change records both keys.
+    EXECUTE pg_catalog.format($body$
+CREATE OR REPLACE FUNCTION pgtandem.%1$I() RETURNS trigger LANGUAGE plpgsql AS $capture$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
+    ELSE
+        INSERT INTO pgtandem.%2$I (%3$s) VALUES (%4$s);
+        IF TG_OP = 'UPDATE' AND ROW(%5$s) IS DISTINCT FROM ROW(%4$s) THEN
+            INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$capture$$body$, v_function, v_delta, v_list, v_new, v_old);
+
+    -- On a partitioned table the row trigger is cloned onto every partition,
+    -- present and future, so a row moving between partitions is seen.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_capture') THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER pgtandem_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+            'FOR EACH ROW EXECUTE FUNCTION pgtandem.%I()', rel, v_function);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_notify') THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER pgtandem_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+            'FOR EACH STATEMENT EXECUTE FUNCTION pgtandem.notify()', rel);
+    END IF;
+    -- TRUNCATE of one partition does not fire its parent's trigger: each
+    -- partition gets its own.
+    FOR v_part IN SELECT relid FROM pg_catalog.pg_partition_tree(rel) LOOP
+        PERFORM pgtandem.add_truncate_trigger(v_part, v_delta);
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(rel)) THEN
+        PERFORM pgtandem.add_truncate_trigger(rel, v_delta);
+    END IF;
+    RETURN v_id;
+END
+$fn$;

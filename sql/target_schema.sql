@@ -1,0 +1,28 @@
+-- Progress on a target: which source snapshot its data reflects. Written in
+-- the same transaction as the rows it describes, so "applied" and "recorded
+-- as applied" can never disagree, whatever crashes when.
+
+CREATE SCHEMA IF NOT EXISTS pgtandem;
+
+CREATE TABLE IF NOT EXISTS pgtandem.meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO pgtandem.meta (key, value) VALUES ('role', 'target'), ('schema_version', '1')
+ON CONFLICT (key) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS pgtandem.progress (
+    sync             text PRIMARY KEY,
+    -- Every source transaction visible in this snapshot is applied.
+    applied_snapshot text NOT NULL,
+    -- A batch window larger than one transaction is applied in pieces:
+    -- window_end is its upper snapshot, position the last delta applied.
+    window_end       text,
+    position_table   integer,
+    position_txid    bigint,
+    position_seq     bigint,
+    batches          bigint NOT NULL DEFAULT 0,
+    deltas           bigint NOT NULL DEFAULT 0,
+    rows_copied      bigint NOT NULL DEFAULT 0,
+    applied_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);

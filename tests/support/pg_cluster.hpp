@@ -1,0 +1,76 @@
+// Throwaway PostgreSQL 15 clusters for the pg and scenario test tiers.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/port_lock.hpp"
+
+namespace pgtandem::test {
+
+// A PostgreSQL 15 cluster of its own: initdb into a fresh temp dir, a reserved
+// loopback port, its unix socket in that temp dir, trust authentication,
+// superuser `postgres`. Runs from construction until Stop() or destruction;
+// the destructor stops it (`-m immediate`) and deletes the temp dir, also when
+// a test fails. When the test runs as root the server tools run as the
+// `postgres` OS user (PostgreSQL refuses root), and the temp dir belongs to it.
+class PgCluster {
+ public:
+  // `label` names the temp dir and error messages ("source", "target-2").
+  // `extra_settings` are postgresql.conf lines ("wal_level = logical") written
+  // after the harness's own, so they override them. Starts the server; throws
+  // std::runtime_error (with the end of the server log) if it does not come up.
+  explicit PgCluster(std::string label, std::vector<std::string> extra_settings = {});
+  ~PgCluster();
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+
+  int Port() const { return port_.Port(); }
+
+  // "host=127.0.0.1 port=N dbname=D user=U", values quoted where libpq needs it.
+  std::string Dsn(std::string_view dbname = "postgres", std::string_view user = "postgres") const;
+
+  // Starts a stopped server (pg_ctl start -w); throws if it is already running
+  // or does not come up, quoting the end of the server log.
+  void Start();
+  // Stops the server with pg_ctl's `mode`: "smart", "fast" or "immediate" (a
+  // crash; recovery runs at the next Start). Does nothing if it is not running.
+  void Stop(std::string_view mode = "fast");
+  // Whether a postmaster is running on DataDir().
+  bool Running() const;
+
+  const std::filesystem::path& DataDir() const { return data_dir_; }
+  // The whole server log (DataDir()/server.log), across restarts.
+  std::string ServerLog() const;
+
+  void CreateDatabase(std::string_view name) const;
+  // Runs one or more ';'-separated statements in one PQexec (an implicit
+  // transaction unless they say otherwise). Throws std::runtime_error with the
+  // server's message and the SQL.
+  void Exec(std::string_view sql, std::string_view dbname = "postgres") const;
+  // The first column of the first row of the last statement's result; an
+  // empty string for NULL or no rows.
+  std::string Query1(std::string_view sql, std::string_view dbname = "postgres") const;
+  // All rows of the last statement's result as text; NULL becomes "".
+  std::vector<std::vector<std::string>> Query(std::string_view sql,
+                                              std::string_view dbname = "postgres") const;
+
+ private:
+  void InitDb();
+  void WriteSettings(const std::vector<std::string>& extra_settings);
+  // Stops (immediately) and deletes everything; never throws.
+  void Destroy() noexcept;
+  // Message prefixes naming the cluster (and database).
+  std::string Describe() const;
+  std::string Where(std::string_view dbname) const;
+
+  std::string label_;
+  PortLock port_;
+  std::filesystem::path base_dir_;  // temp dir: socket and data dir
+  std::filesystem::path data_dir_;
+  std::filesystem::path log_file_;
+};
+
+}  // namespace pgtandem::test
