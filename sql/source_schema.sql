@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS pgtandem.captured_table (
     schema_name  text NOT NULL,
     table_name   text NOT NULL,
     key_columns  text[] NOT NULL,
-    installed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    installed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Deltas of transactions below this were purged: a target whose applied
+    -- snapshot is older can no longer be caught up from deltas.
+    purged_below xid8
 );
 
 -- Which syncs replicate which captured table: deltas are purged only once

@@ -38,6 +38,9 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
         "(PostgreSQL 15+), or connect as a superuser (rds_superuser on RDS, cloudsqlsuperuser on Cloud SQL)",
         role.Get(0, 0)), std::string(kInsufficientPrivilege));
   }
+  // The source purges deltas once a target acknowledges a batch: that
+  // acknowledgement must survive a crash of the target, whatever its settings.
+  co_await target_.Exec("SET synchronous_commit = on");
   for (const auto& table : tables) {
     co_await target_.Exec(fmt::format(
         "CREATE TEMP TABLE IF NOT EXISTS pgtandem_keys_{} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",

@@ -86,6 +86,21 @@ pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::stri
                                   std::to_string(progress.deltas), std::to_string(progress.rows_copied));
 }
 
+pg::Awaitable<void> CheckDeltasKept(pg::Connection& source, const std::string& sync, const std::string& target,
+                                    const Progress& progress) {
+  pg::Result purged = co_await source.Exec(R"(
+SELECT pg_catalog.format('%I.%I', t.schema_name, t.table_name), t.purged_below::text
+  FROM pgtandem.captured_table t JOIN pgtandem.sync_table s ON s.table_id = t.id
+ WHERE s.sync = $1 AND t.purged_below > pg_catalog.pg_snapshot_xmin($2::pg_snapshot)
+ ORDER BY t.id)", sync, progress.applied_snapshot);
+  if (purged.Rows() == 0) co_return;
+  throw Error(ErrorKind::kState,
+              fmt::format("sync '{}' target '{}': the target has applied changes up to source snapshot {}, but deltas "
+                          "after it were already purged (table {} is purged below transaction {}); the target cannot "
+                          "be caught up from deltas and must be bootstrapped again (pgtandem bootstrap)",
+                          sync, target, progress.applied_snapshot, purged.Get(0, 0), purged.Get(0, 1)));
+}
+
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
                                         const std::string& message) {
   co_await source.Exec(kErrorSql, sync, target, std::string(kBeginningSnapshot), message);

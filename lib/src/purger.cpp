@@ -73,6 +73,12 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
     std::string sql = fmt::format(
         "DELETE FROM {0} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {0} WHERE txid < '{1}'::xid8 LIMIT {2}))", delta,
         tables.Get(row, 1), kSlice);
+    // The horizon is raised before deleting: a crash in between leaves a
+    // horizon that is merely conservative, never deltas gone unrecorded.
+    co_await connection_.Exec(
+        "UPDATE pgtandem.captured_table SET purged_below = $2::xid8 WHERE id = $1 "
+        "AND (purged_below IS NULL OR purged_below < $2::xid8)",
+        std::string(tables.Get(row, 0)), std::string(tables.Get(row, 1)));
     for (;;) {
       pg::Result deleted = co_await connection_.Exec(sql);
       purged += deleted.AffectedRows();

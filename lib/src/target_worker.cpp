@@ -89,6 +89,7 @@ pg::Awaitable<void> TargetWorker::Session() {
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();
   Progress progress = co_await ReadProgress(target_, sync_.name);
+  co_await CheckDeltasKept(source_, sync_.name, target_name_, progress);
   log_.Info("connected to source and target; applied through source snapshot {}{}", progress.applied_snapshot,
             progress.window_end ? " (resuming inside a window)" : "");
   BatchReader reader(source_, tables_);

@@ -45,6 +45,12 @@ pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& syn
 pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
                                          const Progress& progress);
 
+// Throws Error(kState) when deltas this target still needs were purged (its
+// progress went back, e.g. restored from an old backup): replaying would
+// silently miss changes, so the target must be bootstrapped again.
+pg::Awaitable<void> CheckDeltasKept(pg::Connection& source, const std::string& sync, const std::string& target,
+                                    const Progress& progress);
+
 // Records the last error a target hit, for status; best effort.
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
                                         const std::string& message);

@@ -1,0 +1,119 @@
+// The daemon against real clusters under a random write load: every target ends equal to the source.
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <libpq-fe.h>
+
+#include "support/random_workload.hpp"
+#include "support/replication_setup.hpp"
+#include "support/test_seed.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+void Install(ReplicationSetup& setup) {
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+}
+
+// Lets the load run for `duration` while checking the daemon is alive.
+void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
+  auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    INFO(daemon.Output());
+    REQUIRE_FALSE(daemon.TryWait().has_value());
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a random workload with concurrent writers reaches two targets equal", "[scenario]") {
+  uint64_t seed = TestSeed("random workload, two targets");
+  ReplicationSetup setup("random", 2, kSampleSchema, kSampleTables);
+  Install(setup);
+  ChildProcess daemon = setup.StartDaemon();
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4);
+  RunLoad(daemon, 8s);
+  load.Stop();
+  REQUIRE(load.Committed() > 100);
+  setup.WaitEqual(60s);
+  // Purging keeps the delta tables small once every target has applied them.
+  WaitUntil([&] {
+    return setup.Source().Query1("SELECT sum(n_live_tup) < 1000 FROM pg_stat_user_tables WHERE schemaname = 'pgtandem' "
+                                 "AND relname LIKE 'd\\_%'", kDatabase) == "t" ||
+           setup.Source().Query1("SELECT (SELECT count(*) FROM pgtandem.d_1) + (SELECT count(*) FROM pgtandem.d_2)",
+                                 kDatabase) == "0";
+  }, 30s, "applied deltas to be purged");
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("the daemon killed with SIGKILL at random moments still ends with equal targets", "[scenario]") {
+  uint64_t seed = TestSeed("kill -9");
+  std::mt19937_64 rng(seed);
+  ReplicationSetup setup("kill9", 1, kSampleSchema, kSampleTables);
+  Install(setup);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
+  for (int kill = 0; kill < 6; ++kill) {
+    ChildProcess daemon = setup.StartDaemon();
+    RunLoad(daemon, std::chrono::milliseconds(300 + rng() % 1500));
+    daemon.Signal(SIGKILL);
+    daemon.Wait(10s);
+  }
+  load.Stop();
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(90s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("a target that is down does not hold back the other, and catches up when back", "[scenario]") {
+  uint64_t seed = TestSeed("target down");
+  ReplicationSetup setup("down", 2, kSampleSchema, kSampleTables);
+  Install(setup);
+  ChildProcess daemon = setup.StartDaemon();
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
+  RunLoad(daemon, 2s);
+  setup.Target(1).Stop("immediate");
+  long before = setup.AppliedBatches(0);
+  WaitUntil([&] { return setup.AppliedBatches(0) >= before + 5; }, 30s, "target t0 to keep applying while t1 is down");
+  load.Stop();
+  setup.WaitEqual(60s, {0});
+  setup.Target(1).Start();
+  setup.WaitEqual(60s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("a transaction that began first and commits after several batches is not skipped", "[scenario]") {
+  ReplicationSetup setup("late", 1, kSampleSchema, kSampleTables);
+  Install(setup);
+  ChildProcess daemon = setup.StartDaemon();
+  PGconn* late = PQconnectdb(setup.Source().Dsn(kDatabase).c_str());
+  REQUIRE(PQstatus(late) == CONNECTION_OK);
+  PQclear(PQexec(late, "BEGIN"));
+  PQclear(PQexec(late, "INSERT INTO scratch VALUES (-1, 'late')"));
+  long before = setup.AppliedBatches(0);
+  for (int i = 0; i < 5; ++i) {
+    setup.Source().Exec("INSERT INTO scratch VALUES (" + std::to_string(10000 + i) + ", 'early')", kDatabase);
+    WaitUntil([&] { return setup.AppliedBatches(0) > before + i; }, 20s, "the early commit to be applied");
+  }
+  REQUIRE(setup.Target(0).Query1("SELECT count(*) FROM scratch WHERE id >= 10000", kDatabase) == "5");
+  PGresult* committed = PQexec(late, "COMMIT");
+  REQUIRE(PQresultStatus(committed) == PGRES_COMMAND_OK);
+  PQclear(committed);
+  PQfinish(late);
+  setup.WaitEqual(30s);
+  REQUIRE(setup.Target(0).Query1("SELECT v FROM scratch WHERE id = -1", kDatabase) == "late");
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+}  // namespace pgtandem::test

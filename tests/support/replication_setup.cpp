@@ -1,0 +1,119 @@
+// Cluster set-up for scenario tests; see replication_setup.hpp.
+#include "support/replication_setup.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "support/table_checksum.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+
+std::string PgtandemBinary() { return PGTANDEM_BINARY; }
+
+ReplicationSetup::ReplicationSetup(std::string label, int targets, const std::string& schema_sql,
+                                   std::string tables_json, std::string extra_json)
+    : label_(std::move(label)), tables_json_(std::move(tables_json)), extra_json_(std::move(extra_json)) {
+  std::string pattern = (std::filesystem::temp_directory_path() / ("pgtandem-" + label_ + "-XXXXXX")).string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+  dir_ = pattern;
+  config_path_ = dir_ / "pgtandem.json";
+  source_ = std::make_unique<PgCluster>(label_ + "-source");
+  source_->CreateDatabase(kDatabase);
+  source_->Exec(schema_sql, kDatabase);
+  for (int i = 0; i < targets; ++i) {
+    targets_.push_back(std::make_unique<PgCluster>(label_ + "-" + TargetName(i)));
+    targets_.back()->CreateDatabase(kDatabase);
+    targets_.back()->Exec(schema_sql, kDatabase);
+  }
+  WriteConfig(DefaultConfig());
+}
+
+ReplicationSetup::~ReplicationSetup() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string ReplicationSetup::DefaultConfig() const {
+  std::string nodes = fmt::format(R"("source": {{ "dsn": "{}" }})", source_->Dsn(kDatabase));
+  std::string names;
+  for (int i = 0; i < Targets(); ++i) {
+    nodes += fmt::format(R"(, "{}": {{ "dsn": "{}" }})", TargetName(i), targets_[static_cast<size_t>(i)]->Dsn(kDatabase));
+    names += fmt::format(R"({}"{}")", i ? ", " : "", TargetName(i));
+  }
+  // Short intervals and retries keep the tests fast; a small batch makes big
+  // transactions span several batches, so resuming inside a window is exercised.
+  return fmt::format(R"({{
+  "nodes": {{ {} }},
+  "syncs": [ {{ "name": "app", "source": "source", "targets": [{}], "tables": {} }} ],
+  "batch": {{ "max_rows": 500 }},
+  "daemon": {{ "poll_interval_ms": 200, "purge_interval_ms": 500, "retry_initial_ms": 100,
+               "retry_max_ms": 1000, "connect_timeout_s": 2 }},
+  "log": {{ "level": "debug" }} {}
+}})", nodes, names, tables_json_, extra_json_);
+}
+
+void ReplicationSetup::WriteConfig(const std::string& json) {
+  std::ofstream(config_path_) << json;
+}
+
+RunResult ReplicationSetup::Pgtandem(std::vector<std::string> args) {
+  std::vector<std::string> argv = {PgtandemBinary(), "--config", config_path_.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, std::chrono::seconds(120));
+}
+
+ChildProcess ReplicationSetup::StartDaemon(std::vector<std::string> extra_args) {
+  std::vector<std::string> argv = {PgtandemBinary(), "--config", config_path_.string(), "run"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return ChildProcess(argv, dir_ / fmt::format("daemon-{}.log", ++daemons_started_));
+}
+
+std::vector<std::string> ReplicationSetup::DifferingTables(int target) {
+  std::vector<std::string> differing;
+  for (const auto& table : UserTables(*source_, kDatabase)) {
+    if (TableChecksum(*source_, kDatabase, table) != TableChecksum(Target(target), kDatabase, table)) {
+      differing.push_back(table);
+    }
+  }
+  return differing;
+}
+
+void ReplicationSetup::WaitEqual(std::chrono::seconds deadline, std::vector<int> targets) {
+  if (targets.empty()) {
+    for (int i = 0; i < Targets(); ++i) targets.push_back(i);
+  }
+  std::string last;
+  try {
+    WaitUntil(
+        [&] {
+          for (int i : targets) {
+            auto differing = DifferingTables(i);
+            if (!differing.empty()) {
+              last = fmt::format("target {} differs in {}", TargetName(i), fmt::join(differing, ", "));
+              return false;
+            }
+          }
+          return true;
+        },
+        deadline, "every target to equal the source");
+  } catch (const std::exception& e) {
+    std::string log;
+    if (daemons_started_ > 0) {
+      std::ifstream file(dir_ / fmt::format("daemon-{}.log", daemons_started_));
+      log.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    }
+    throw std::runtime_error(fmt::format("{}: {}\nlast daemon log:\n{}", e.what(), last, LastLines(log, 30)));
+  }
+}
+
+long ReplicationSetup::AppliedBatches(int target) {
+  if (Target(target).Query1("SELECT to_regclass('pgtandem.progress') IS NOT NULL", kDatabase) != "t") return 0;
+  std::string value = Target(target).Query1("SELECT batches FROM pgtandem.progress WHERE sync = 'app'", kDatabase);
+  return value.empty() ? 0 : std::stol(value);
+}
+
+}  // namespace pgtandem::test

@@ -1,0 +1,63 @@
+// A source and N target clusters holding the same schema, a config for them,
+// and helpers to run pgtandem and wait until every target equals the source.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/child_process.hpp"
+#include "support/pg_cluster.hpp"
+
+namespace pgtandem::test {
+
+inline constexpr const char* kDatabase = "app";
+
+class ReplicationSetup {
+ public:
+  // `tables_json` is the sync's "tables" array, e.g. R"(["public.*"])".
+  ReplicationSetup(std::string label, int targets, const std::string& schema_sql, std::string tables_json,
+                   std::string extra_json = {});
+  ~ReplicationSetup();
+
+  PgCluster& Source() { return *source_; }
+  PgCluster& Target(int i) { return *targets_.at(static_cast<size_t>(i)); }
+  int Targets() const { return static_cast<int>(targets_.size()); }
+  // Node names in the config: "source", "t0", "t1", ...
+  static std::string TargetName(int i) { return "t" + std::to_string(i); }
+  const std::filesystem::path& Dir() const { return dir_; }
+  const std::filesystem::path& ConfigPath() const { return config_path_; }
+  void WriteConfig(const std::string& json);
+  // The config this setup wrote by default (useful to derive variants).
+  std::string DefaultConfig() const;
+
+  // pgtandem --config <config> args...
+  RunResult Pgtandem(std::vector<std::string> args);
+  // Starts "pgtandem run"; its output goes to <dir>/daemon-<n>.log.
+  ChildProcess StartDaemon(std::vector<std::string> extra_args = {});
+
+  // Polls until every table of the source equals the same table on each listed
+  // target (all when empty); throws naming the first table that still differs.
+  void WaitEqual(std::chrono::seconds deadline, std::vector<int> targets = {});
+  // Tables whose checksum differs between the source and target i; empty when equal.
+  std::vector<std::string> DifferingTables(int target);
+  // The target's applied batch count for sync "app" (0 before the first batch).
+  long AppliedBatches(int target);
+
+ private:
+  std::string label_;
+  std::filesystem::path dir_;
+  std::filesystem::path config_path_;
+  std::unique_ptr<PgCluster> source_;
+  std::vector<std::unique_ptr<PgCluster>> targets_;
+  std::string tables_json_;
+  std::string extra_json_;
+  int daemons_started_ = 0;
+};
+
+// The pgtandem binary under test.
+std::string PgtandemBinary();
+
+}  // namespace pgtandem::test
