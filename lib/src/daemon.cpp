@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -35,9 +36,12 @@ class Daemon {
   void Spawn(Task& task);
   void OnSignal(const boost::system::error_code& ec, int signal);
   void StopAll();
+  void WaitForSignal();
 
   const Config& config_;
   asio::io_context io_;
+  // Signal handling and shutdown bookkeeping run here, never on two threads at once.
+  asio::strand<asio::io_context::executor_type> control_;
   asio::signal_set signals_;
   Logger log_{"daemon"};
   std::vector<std::unique_ptr<TargetWorker>> workers_;
@@ -48,7 +52,7 @@ class Daemon {
 };
 
 Daemon::Daemon(const Config& config, const std::optional<std::string>& only_sync)
-    : config_(config), io_(config.daemon.threads), signals_(io_, SIGTERM, SIGINT, SIGHUP) {
+    : config_(config), io_(config.daemon.threads), control_(io_.get_executor()), signals_(control_, SIGTERM, SIGINT, SIGHUP) {
   std::map<std::string, std::vector<TargetWorker*>> by_source;
   for (const SyncConfig* sync : config.SelectSyncs(only_sync)) {
     for (const auto& target : sync->targets) {
@@ -73,7 +77,7 @@ void Daemon::Spawn(Task& task) {
         log_.Error("internal error, a task ended (please report it): {}", e.what());
       }
     }
-    if (--running_ == 0) asio::post(io_, [this] { signals_.cancel(); });
+    if (--running_ == 0) asio::post(control_, [this] { signals_.cancel(); });
   });
 }
 
@@ -99,7 +103,12 @@ void Daemon::OnSignal(const boost::system::error_code& ec, int signal) {
     std::fflush(nullptr);
     std::_Exit(0);
   }
-  signals_.async_wait([this](const boost::system::error_code& e, int s) { OnSignal(e, s); });
+  WaitForSignal();
+}
+
+void Daemon::WaitForSignal() {
+  signals_.async_wait(
+      asio::bind_executor(control_, [this](const boost::system::error_code& e, int s) { OnSignal(e, s); }));
 }
 
 int Daemon::Run() {
@@ -108,7 +117,7 @@ int Daemon::Run() {
   for (auto& w : workers_) Spawn(*w);
   for (auto& l : listeners_) Spawn(*l);
   for (auto& p : purgers_) Spawn(*p);
-  signals_.async_wait([this](const boost::system::error_code& e, int s) { OnSignal(e, s); });
+  asio::post(control_, [this] { WaitForSignal(); });
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.daemon.threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();

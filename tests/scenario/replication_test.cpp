@@ -1,5 +1,7 @@
 // The daemon against real clusters under a random write load: every target ends equal to the source.
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -114,6 +116,34 @@ TEST_CASE("a transaction that began first and commits after several batches is n
   REQUIRE(setup.Target(0).Query1("SELECT v FROM scratch WHERE id = -1", kDatabase) == "late");
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
+}
+
+}  // namespace pgtandem::test
+
+namespace pgtandem::test {
+
+TEST_CASE("an idle daemon applies a commit within milliseconds, woken by NOTIFY rather than polling", "[scenario]") {
+  using namespace std::chrono_literals;
+  ReplicationSetup setup("notify", 1, kSampleSchema, kSampleTables);
+  std::string config = setup.DefaultConfig();
+  config.replace(config.find("\"poll_interval_ms\": 200"), 23, "\"poll_interval_ms\": 60000");
+  setup.WriteConfig(config);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec("INSERT INTO scratch VALUES (1, 'warm-up')", kDatabase);
+  WaitUntil([&] { return setup.Target(0).Query1("SELECT count(*) FROM scratch", kDatabase) == "1"; }, 90s,
+            "the first row, once the listener is up");
+  std::vector<double> latencies;
+  for (int i = 2; i <= 6; ++i) {
+    auto committed = std::chrono::steady_clock::now();
+    setup.Source().Exec("INSERT INTO scratch VALUES (" + std::to_string(i) + ", 'x')", kDatabase);
+    WaitUntil([&] { return setup.Target(0).Query1("SELECT count(*) FROM scratch", kDatabase) == std::to_string(i); },
+              5s, "a commit to reach the target without waiting for the 60 s poll");
+    latencies.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - committed).count());
+  }
+  std::sort(latencies.begin(), latencies.end());
+  std::printf("commit-to-visible latency, idle daemon: median %.1f ms, max %.1f ms\n", latencies[2], latencies[4]);
+  REQUIRE(latencies[2] < 500);
 }
 
 }  // namespace pgtandem::test

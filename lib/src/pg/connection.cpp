@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include <poll.h>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -67,9 +69,19 @@ void Connection::AttachSocket() {
   if (fd >= 0) socket_.assign(fd);
 }
 
+// Asio's epoll reactor is edge-triggered: bytes that arrived while no wait
+// was pending, and that libpq left in the kernel buffer, raise no new edge,
+// and a wait for them would never end. So look first, and wait only when the
+// socket is not ready now; anything arriving after this look is a new edge.
+static bool ReadyNow(int fd, asio::posix::descriptor_base::wait_type type) {
+  pollfd p{fd, static_cast<short>(type == asio::posix::descriptor_base::wait_read ? POLLIN : POLLOUT), 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
 // Waits until the socket is ready or `deadline` passes; false on timeout.
 static Awaitable<bool> WaitUntil(asio::posix::stream_descriptor& socket, asio::posix::descriptor_base::wait_type type,
                                  Clock::time_point deadline) {
+  if (ReadyNow(socket.native_handle(), type)) co_return true;
   auto timed_out = std::make_shared<bool>(false);
   asio::steady_timer timer(socket.get_executor(), deadline);
   timer.async_wait([timed_out, &socket](boost::system::error_code ec) {
@@ -120,7 +132,9 @@ Awaitable<void> Connection::Connect() {
 }
 
 Awaitable<void> Connection::WaitSocket(Wait wait) {
+  if (!conn_) throw Failure("connection closed");
   auto type = wait == Wait::kRead ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
+  if (ReadyNow(socket_.native_handle(), type)) co_return;
   boost::system::error_code ec;
   co_await socket_.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
   if (ec && ec != asio::error::operation_aborted) throw Failure(fmt::format("socket error: {}", ec.message()));
