@@ -14,7 +14,10 @@ INSERT INTO pgtandem.meta (key, value) VALUES
     ('role', 'source'),
     ('schema_version', '1'),
     ('installed_at', pg_catalog.now()::text),
-    ('install_snapshot', pg_catalog.pg_current_snapshot()::text)
+    ('install_snapshot', pg_catalog.pg_current_snapshot()::text),
+    -- Targets remember which install their progress counts from: after an
+    -- uninstall, changes went uncaptured and old progress means nothing.
+    ('install_id', pg_catalog.gen_random_uuid()::text)
 ON CONFLICT (key) DO NOTHING;
 
 -- Orders deltas inside one transaction, so a batch can stop in the middle of a
@@ -69,25 +72,42 @@ BEGIN
 END
 $fn$;
 
--- TRUNCATE leaves no rows to name; it is recorded as a marker row naming the
--- relation truncated (a partition's own name when one partition is truncated).
+-- TRUNCATE leaves no rows to name: it is logged here, naming the relation
+-- truncated (a partition, when one partition is truncated). The applier
+-- empties that relation on the target, so a forged entry would destroy data:
+-- only capture_truncate(), running as the installing role, writes here.
+CREATE TABLE IF NOT EXISTS pgtandem.truncate_log (
+    txid     xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    table_id integer NOT NULL,
+    relid    oid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS truncate_log_table_txid ON pgtandem.truncate_log (table_id, txid);
+
 CREATE OR REPLACE FUNCTION pgtandem.capture_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-    EXECUTE pg_catalog.format('INSERT INTO pgtandem.%I (truncated) VALUES ($1)', TG_ARGV[0])
-        USING pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    INSERT INTO pgtandem.truncate_log (table_id, relid) VALUES (TG_ARGV[0]::integer, TG_RELID);
     RETURN NULL;
 END
 $fn$;
+-- Nobody else may attach it to a table of theirs and log truncates at will.
+REVOKE EXECUTE ON FUNCTION pgtandem.capture_truncate() FROM PUBLIC;
 
--- Puts the TRUNCATE trigger on `rel` (a table or one of its partitions) unless it has one.
-CREATE OR REPLACE FUNCTION pgtandem.add_truncate_trigger(rel regclass, delta text) RETURNS void
+-- Puts the statement-level triggers on `rel` (a table or one of its
+-- partitions) unless it has them. TRUNCATE of one partition, and writes
+-- straight into a partition, do not fire the parent's statement triggers.
+CREATE OR REPLACE FUNCTION pgtandem.add_statement_triggers(rel regclass, table_id integer) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_truncate') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER pgtandem_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT '
-            'EXECUTE FUNCTION pgtandem.capture_truncate(%L)', rel, delta);
+            'EXECUTE FUNCTION pgtandem.capture_truncate(%L)', rel, table_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_notify') THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER pgtandem_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+            'FOR EACH STATEMENT EXECUTE FUNCTION pgtandem.notify()', rel);
     END IF;
 END
 $fn$;
@@ -134,7 +154,7 @@ BEGIN
 
     v_delta := 'd_' || v_id;
     v_function := 'capture_' || v_id;
-    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', k, t), ', ' ORDER BY o),
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s NOT NULL', k, t), ', ' ORDER BY o),
            pg_catalog.string_agg(pg_catalog.format('%I', k), ', ' ORDER BY o),
            pg_catalog.string_agg(pg_catalog.format('NEW.%I', k), ', ' ORDER BY o),
            pg_catalog.string_agg(pg_catalog.format('OLD.%I', k), ', ' ORDER BY o)
@@ -147,12 +167,10 @@ BEGIN
         'CREATE TABLE IF NOT EXISTS pgtandem.%I ('
         'txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), '
         'seq bigint NOT NULL DEFAULT pg_catalog.nextval(''pgtandem.delta_seq''::regclass), '
-        'truncated text, %s) '
+        '%s) '
         'WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000)',
         v_delta, v_columns);
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid, seq)', v_delta || '_txid', v_delta);
-    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid) WHERE truncated IS NOT NULL',
-                              v_delta || '_truncated', v_delta);
     EXECUTE pg_catalog.format('GRANT INSERT ON pgtandem.%I TO PUBLIC', v_delta);
 
     -- An AFTER trigger sees the row as finally written, after any BEFORE
@@ -179,18 +197,11 @@ $capture$$body$, v_function, v_delta, v_list, v_new, v_old);
             'CREATE TRIGGER pgtandem_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
             'FOR EACH ROW EXECUTE FUNCTION pgtandem.%I()', rel, v_function);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_notify') THEN
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER pgtandem_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-            'FOR EACH STATEMENT EXECUTE FUNCTION pgtandem.notify()', rel);
-    END IF;
-    -- TRUNCATE of one partition does not fire its parent's trigger: each
-    -- partition gets its own.
     FOR v_part IN SELECT relid FROM pg_catalog.pg_partition_tree(rel) LOOP
-        PERFORM pgtandem.add_truncate_trigger(v_part, v_delta);
+        PERFORM pgtandem.add_statement_triggers(v_part, v_id);
     END LOOP;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(rel)) THEN
-        PERFORM pgtandem.add_truncate_trigger(rel, v_delta);
+        PERFORM pgtandem.add_statement_triggers(rel, v_id);
     END IF;
     RETURN v_id;
 END

@@ -24,5 +24,7 @@ CREATE TABLE IF NOT EXISTS pgtandem.progress (
     batches          bigint NOT NULL DEFAULT 0,
     deltas           bigint NOT NULL DEFAULT 0,
     rows_copied      bigint NOT NULL DEFAULT 0,
-    applied_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+    applied_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- pgtandem.meta.install_id of the source capture these snapshots refer to.
+    source_install   text NOT NULL
 );

@@ -10,13 +10,24 @@ namespace {
 
 // The deltas of transactions visible in `end` and not in `applied`. The range
 // on txid lets the (txid, seq) index skip everything older than `applied`.
-std::string WindowCondition(const std::string& applied, const std::string& end) {
+std::string WindowCondition(const std::string& applied, const std::string& end, std::string_view alias = "d") {
   std::string a = QuoteLiteral(applied) + "::pg_snapshot";
   std::string e = QuoteLiteral(end) + "::pg_snapshot";
   return fmt::format(
-      "d.txid >= pg_catalog.pg_snapshot_xmin({0}) AND d.txid < pg_catalog.pg_snapshot_xmax({1}) "
-      "AND NOT pg_catalog.pg_visible_in_snapshot(d.txid, {0}) AND pg_catalog.pg_visible_in_snapshot(d.txid, {1})",
-      a, e);
+      "{2}.txid >= pg_catalog.pg_snapshot_xmin({0}) AND {2}.txid < pg_catalog.pg_snapshot_xmax({1}) "
+      "AND NOT pg_catalog.pg_visible_in_snapshot({2}.txid, {0}) AND pg_catalog.pg_visible_in_snapshot({2}.txid, {1})",
+      a, e, alias);
+}
+
+// Relations truncated inside the window, named from the catalog (never from
+// stored text) and only if they are the table or one of its partitions.
+std::string TruncationsSql(const CapturedTable& table, const std::string& window) {
+  return fmt::format(
+      "SELECT DISTINCT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pgtandem.truncate_log l "
+      "JOIN pg_catalog.pg_class c ON c.oid = l.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE l.table_id = {0} AND {1} AND (l.relid = {2} OR l.relid IN "
+      "(SELECT relid FROM pg_catalog.pg_partition_tree({2}::oid::regclass)))",
+      table.id, window, table.relid);
 }
 
 std::string After(const Position& from) {
@@ -44,8 +55,14 @@ pg::Awaitable<std::vector<const CapturedTable*>> BatchReader::PendingTables(cons
   for (const auto& table : tables_) {
     if (table.id < from.table_id) continue;
     if (!sql.empty()) sql += " UNION ALL ";
+    Position start = StartOf(table, from);
     sql += fmt::format("SELECT {0} WHERE EXISTS (SELECT 1 FROM {1} d WHERE {2}{3})", table.id, table.DeltaTable(),
-                       window, After(StartOf(table, from)));
+                       window, After(start));
+    // A window holding only a TRUNCATE still has work for the table's first segment.
+    if (start.txid == 0) {
+      sql += fmt::format(" OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l WHERE l.table_id = {} AND {})", table.id,
+                         WindowCondition(applied, end, "l"));
+    }
   }
   std::vector<const CapturedTable*> pending;
   if (sql.empty()) co_return pending;
@@ -72,8 +89,7 @@ pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, cons
     if (segment.deltas >= budget) segment.to = std::make_pair(last.GetInt(0, 1), last.GetInt(0, 2));
   }
   if (segment.from.txid == 0) {
-    pg::Result truncated = co_await source_.Exec(fmt::format(
-        "SELECT DISTINCT d.truncated FROM {} d WHERE {} AND d.truncated IS NOT NULL", table.DeltaTable(), window));
+    pg::Result truncated = co_await source_.Exec(TruncationsSql(table, WindowCondition(applied, end, "l")));
     for (int row = 0; row < truncated.Rows(); ++row) segment.truncated.emplace_back(truncated.Get(row, 0));
   }
   co_return segment;
@@ -120,7 +136,7 @@ pg::Awaitable<void> BatchReader::Finish() { co_await source_.Exec("COMMIT"); }
 std::string BatchReader::DeltaFilter(const Batch& batch, const Segment& segment) const {
   std::string filter = WindowCondition(batch.applied, batch.end) + After(segment.from);
   if (segment.to) filter += fmt::format(" AND (d.txid, d.seq) <= ('{}'::xid8, {})", segment.to->first, segment.to->second);
-  return filter + " AND d.truncated IS NULL";
+  return filter;
 }
 
 std::string BatchReader::KeysCopySql(const Batch& batch, const Segment& segment) const {

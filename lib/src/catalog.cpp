@@ -20,7 +20,7 @@ SELECT n.nspname, c.relname, c.relkind = 'p' AS partitioned,
  ORDER BY 1, 2)";
 
 constexpr std::string_view kCapturedSql = R"(
-SELECT t.id, t.schema_name, t.table_name, c.relkind = 'p', t.key_columns,
+SELECT t.id, t.schema_name, t.table_name, c.relkind = 'p', t.key_columns, t.relid,
        ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
               ORDER BY a.attnum)
@@ -131,7 +131,8 @@ pg::Awaitable<std::vector<CapturedTable>> LoadCapturedTables(pg::Connection& sou
     table.name = {std::string(result.Get(row, 1)), std::string(result.Get(row, 2))};
     table.partitioned = result.GetBool(row, 3);
     table.key_columns = ParseTextArray(result.Get(row, 4));
-    table.columns = ParseTextArray(result.Get(row, 5));
+    table.relid = result.Get(row, 5);
+    table.columns = ParseTextArray(result.Get(row, 6));
     tables.push_back(std::move(table));
   }
   co_return tables;

@@ -10,19 +10,21 @@ namespace pgtandem {
 namespace {
 
 constexpr std::string_view kReadSql = R"(
-SELECT applied_snapshot, window_end, position_table, position_txid, position_seq, batches, deltas, rows_copied
+SELECT applied_snapshot, window_end, position_table, position_txid, position_seq, batches, deltas, rows_copied,
+       source_install
   FROM pgtandem.progress WHERE sync = $1)";
 
 constexpr std::string_view kWriteSql = R"(
 INSERT INTO pgtandem.progress AS p
        (sync, applied_snapshot, window_end, position_table, position_txid, position_seq,
-        batches, deltas, rows_copied, applied_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, pg_catalog.clock_timestamp())
+        batches, deltas, rows_copied, source_install, applied_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, pg_catalog.clock_timestamp())
 ON CONFLICT (sync) DO UPDATE SET
        applied_snapshot = EXCLUDED.applied_snapshot, window_end = EXCLUDED.window_end,
        position_table = EXCLUDED.position_table, position_txid = EXCLUDED.position_txid,
        position_seq = EXCLUDED.position_seq, batches = EXCLUDED.batches, deltas = EXCLUDED.deltas,
-       rows_copied = EXCLUDED.rows_copied, applied_at = EXCLUDED.applied_at)";
+       rows_copied = EXCLUDED.rows_copied, source_install = EXCLUDED.source_install,
+       applied_at = EXCLUDED.applied_at)";
 
 constexpr std::string_view kCopySql = R"(
 INSERT INTO pgtandem.target_progress AS p
@@ -66,6 +68,7 @@ pg::Awaitable<Progress> ReadProgress(pg::Connection& target, const std::string& 
   progress.batches = row.GetInt(0, 5);
   progress.deltas = row.GetInt(0, 6);
   progress.rows_copied = row.GetInt(0, 7);
+  progress.source_install = row.Get(0, 8);
   co_return progress;
 }
 
@@ -77,7 +80,8 @@ pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& syn
   co_await target.Exec(kWriteSql, sync, progress.applied_snapshot, progress.window_end,
                                    in_window(progress.position.table_id), in_window(progress.position.txid),
                                    in_window(progress.position.seq), std::to_string(progress.batches),
-                                   std::to_string(progress.deltas), std::to_string(progress.rows_copied));
+                                   std::to_string(progress.deltas), std::to_string(progress.rows_copied),
+                                   progress.source_install);
 }
 
 pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
@@ -86,8 +90,20 @@ pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::stri
                                   std::to_string(progress.deltas), std::to_string(progress.rows_copied));
 }
 
+pg::Awaitable<std::string> ReadInstallId(pg::Connection& source) {
+  pg::Result id = co_await source.Exec("SELECT value FROM pgtandem.meta WHERE key = 'install_id'");
+  co_return id.Rows() > 0 ? std::string(id.Get(0, 0)) : std::string();
+}
+
 pg::Awaitable<void> CheckDeltasKept(pg::Connection& source, const std::string& sync, const std::string& target,
-                                    const Progress& progress) {
+                                    const Progress& progress, const std::string& install_id) {
+  if (!progress.source_install.empty() && progress.source_install != install_id) {
+    throw Error(ErrorKind::kState,
+                fmt::format("sync '{}' target '{}': capture on the source was installed anew since this target last "
+                            "applied a batch (uninstall then install): changes made in between were never captured, "
+                            "so the target cannot be caught up from deltas and must be bootstrapped again",
+                            sync, target));
+  }
   pg::Result purged = co_await source.Exec(R"(
 SELECT pg_catalog.format('%I.%I', t.schema_name, t.table_name), t.purged_below::text
   FROM pgtandem.captured_table t JOIN pgtandem.sync_table s ON s.table_id = t.id
@@ -99,6 +115,11 @@ SELECT pg_catalog.format('%I.%I', t.schema_name, t.table_name), t.purged_below::
                           "after it were already purged (table {} is purged below transaction {}); the target cannot "
                           "be caught up from deltas and must be bootstrapped again (pgtandem bootstrap)",
                           sync, target, progress.applied_snapshot, purged.Get(0, 0), purged.Get(0, 1)));
+}
+
+pg::Awaitable<void> ClearErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target) {
+  co_await source.Exec("UPDATE pgtandem.target_progress SET last_error = NULL, last_error_at = NULL "
+                       "WHERE sync = $1 AND target = $2 AND last_error IS NOT NULL", sync, target);
 }
 
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,

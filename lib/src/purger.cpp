@@ -79,6 +79,8 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
         "UPDATE pgtandem.captured_table SET purged_below = $2::xid8 WHERE id = $1 "
         "AND (purged_below IS NULL OR purged_below < $2::xid8)",
         std::string(tables.Get(row, 0)), std::string(tables.Get(row, 1)));
+    co_await connection_.Exec("DELETE FROM pgtandem.truncate_log WHERE table_id = $1 AND txid < $2::xid8",
+                              std::string(tables.Get(row, 0)), std::string(tables.Get(row, 1)));
     for (;;) {
       pg::Result deleted = co_await connection_.Exec(sql);
       purged += deleted.AffectedRows();

@@ -20,7 +20,7 @@ std::string PendingSql(const std::vector<CapturedTable>& tables, const std::stri
   for (const auto& table : tables) {
     if (!sql.empty()) sql += " + ";
     sql += fmt::format("(SELECT count(*) FROM {} d WHERE d.txid >= pg_catalog.pg_snapshot_xmin({}) "
-                       "AND NOT pg_catalog.pg_visible_in_snapshot(d.txid, {}) AND d.truncated IS NULL)",
+                       "AND NOT pg_catalog.pg_visible_in_snapshot(d.txid, {}))",
                        table.DeltaTable(), a, a);
   }
   return "SELECT " + (sql.empty() ? std::string("0") : sql);
@@ -82,8 +82,7 @@ pg::Awaitable<SyncStatus> ReadSync(boost::asio::any_io_executor executor, const 
     std::vector<CapturedTable> tables = co_await LoadCapturedTables(source, sync.name);
     for (auto& target : status.targets) co_await ReadFromSource(source, sync, tables, target);
   } catch (const Error& e) {
-    status.source_reachable = false;
-    status.source_unreachable_reason = e.what();
+    (status.source_reachable ? status.source_problem : status.source_unreachable_reason) = e.what();
   }
   co_return status;
 }
@@ -92,11 +91,13 @@ std::string OrDash(const std::optional<std::string>& value) { return value ? *va
 
 }  // namespace
 
+// The daemon clears last_error as soon as a session is healthy again, so a
+// recorded error is a current one; no clocks of two servers are compared.
 std::string TargetStatus::State() const {
   if (!reachable) return "unreachable";
-  if (last_error && (!last_applied_at || last_error_at > last_applied_at)) return "error";
+  if (last_error) return "error";
   if (!pending_deltas) return "unknown";
-  if (batches == 0 && *pending_deltas > 0) return "not started";
+  if (batches == 0) return "not started";
   return *pending_deltas == 0 ? "caught up" : "catching up";
 }
 
@@ -116,6 +117,7 @@ std::string FormatStatusTable(const std::vector<SyncStatus>& status) {
   std::vector<std::string> notes;
   for (const auto& sync : status) {
     if (!sync.source_reachable) notes.push_back(sync.source_unreachable_reason);
+    if (!sync.source_problem.empty()) notes.push_back(sync.source_problem);
     for (const auto& t : sync.targets) {
       text += fmt::format("{:<12} {:<12} {:<12} {:<12} {:>12} {:<32} {:>8}\n", sync.sync, sync.source, t.target,
                           t.State(), t.pending_deltas ? std::to_string(*t.pending_deltas) : "?",
@@ -146,6 +148,8 @@ nlohmann::json StatusToJson(const std::vector<SyncStatus>& status) {
     syncs.push_back({{"sync", sync.sync}, {"source", sync.source}, {"source_reachable", sync.source_reachable},
                      {"source_unreachable_reason",
                       sync.source_reachable ? nlohmann::json(nullptr) : nlohmann::json(sync.source_unreachable_reason)},
+                     {"source_problem", sync.source_problem.empty() ? nlohmann::json(nullptr)
+                                                                    : nlohmann::json(sync.source_problem)},
                      {"targets", targets}});
   }
   return {{"syncs", syncs}};

@@ -2,6 +2,7 @@
 #include "pgtandem/target_worker.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +19,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr int64_t kMinBudget = 100;
+constexpr auto kProgressCopyInterval = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -81,36 +83,90 @@ void TargetWorker::AdaptBudget(const ApplyStats& stats) {
   budget_ = std::clamp(fitting, kMinBudget, config_.batch.max_rows);
 }
 
-pg::Awaitable<void> TargetWorker::Session() {
+pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await source_.Connect();
   co_await target_.Connect();
   applier_ = std::make_unique<Applier>(target_, sync_.name);
   prepared_ = false;
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();
+  std::string install_id = co_await ReadInstallId(source_);
   Progress progress = co_await ReadProgress(target_, sync_.name);
-  co_await CheckDeltasKept(source_, sync_.name, target_name_, progress);
-  log_.Info("connected to source and target; applied through source snapshot {}{}", progress.applied_snapshot,
-            progress.window_end ? " (resuming inside a window)" : "");
+  co_await CheckDeltasKept(source_, sync_.name, target_name_, progress, install_id);
+  progress.source_install = install_id;
+  co_await ClearErrorOnSource(source_, sync_.name, target_name_);
+  if (progress.batches == 0) {
+    log_.Info("connected; no batch applied yet, so every change captured since install will be applied");
+  } else {
+    log_.Info("connected; {} batches applied so far, through source snapshot {}{}", progress.batches,
+              progress.applied_snapshot, progress.window_end ? ", resuming inside a window" : "");
+  }
+  co_return progress;
+}
+
+// A window split into pieces is applied with rows newer than its end, so a
+// piece can meet a unique value the target still holds for a row whose change
+// lies beyond the window. Applying everything up to now in one transaction
+// brings the whole target to one consistent snapshot, which cannot conflict.
+pg::Awaitable<Progress> TargetWorker::ApplyBatch(BatchReader& reader, const Batch& batch, bool split) {
+  auto started = std::chrono::steady_clock::now();
+  std::optional<ApplyResult> result;
+  std::exception_ptr failure;
+  try {
+    result = co_await applier_->Apply(source_, reader, batch);
+  } catch (const Error& e) {
+    failure = std::current_exception();
+    if (split && (e.SqlState() == "23505" || e.SqlState() == "23P01")) {
+      consistent_next_ = true;
+      log_.Warning("a piece of a split batch window hit a unique constraint on the target; the next attempt applies "
+                   "the rest of the window and every later change in one transaction");
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  co_await reader.Finish();
+  AdaptBudget(result->stats);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  log_.Debug("applied batch {}: {} deltas, {} keys, {} rows, {} bytes in {} ms", result->progress.batches,
+             result->stats.deltas, result->stats.keys, result->stats.rows, result->stats.bytes, ms.count());
+  co_return result->progress;
+}
+
+// The source's copy of the progress drives purging and status; refreshing it
+// after every batch would add a write transaction on the source per batch.
+pg::Awaitable<void> TargetWorker::CopyProgress(const Progress& progress, bool force) {
+  auto now = std::chrono::steady_clock::now();
+  if (progress_copied_ || (!force && now - last_progress_copy_ < kProgressCopyInterval)) co_return;
+  co_await CopyProgressToSource(source_, sync_.name, target_name_, progress);
+  progress_copied_ = true;
+  last_progress_copy_ = now;
+}
+
+pg::Awaitable<void> TargetWorker::Session() {
+  Progress progress = co_await Connect();
   BatchReader reader(source_, tables_);
   healthy_ = true;
   while (!stopping_) {
-    std::optional<Batch> batch = co_await reader.Next(progress, budget_);
+    bool split = progress.window_end.has_value();
+    int64_t budget = budget_;
+    if (consistent_next_) {
+      progress.window_end.reset();
+      progress.position = {};
+      budget = std::numeric_limits<int64_t>::max();
+    }
+    std::optional<Batch> batch = co_await reader.Next(progress, budget);
     if (!batch) {
+      co_await CopyProgress(progress, true);
       co_await WaitForWork();
       if (!progress.window_end) co_await LoadTables();
       continue;
     }
-    auto started = std::chrono::steady_clock::now();
-    ApplyResult result = co_await applier_->Apply(source_, reader, *batch);
-    co_await reader.Finish();
-    progress = result.progress;
-    co_await CopyProgressToSource(source_, sync_.name, target_name_, progress);
-    AdaptBudget(result.stats);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    log_.Debug("applied batch {}: {} deltas, {} keys, {} rows, {} bytes in {} ms", progress.batches,
-               result.stats.deltas, result.stats.keys, result.stats.rows, result.stats.bytes, ms.count());
+    split = split || batch->next.window_end.has_value();
+    progress = co_await ApplyBatch(reader, *batch, split && !consistent_next_);
+    consistent_next_ = false;
+    progress_copied_ = false;
+    co_await CopyProgress(progress, false);
   }
+  co_await CopyProgress(progress, true);
 }
 
 pg::Awaitable<void> TargetWorker::RecordError(const std::string& message) {

@@ -13,6 +13,7 @@ namespace pgtandem {
 // A table capture has been installed for, as the daemon reads and writes it.
 struct CapturedTable {
   int id = 0;
+  std::string relid;  // the table's oid on the source
   TableName name;
   bool partitioned = false;
   std::vector<std::string> key_columns;

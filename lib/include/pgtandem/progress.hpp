@@ -29,7 +29,12 @@ struct Progress {
   int64_t batches = 0;
   int64_t deltas = 0;
   int64_t rows_copied = 0;
+  // The source install these snapshots belong to; empty before the first batch.
+  std::string source_install;
 };
+
+// The id of the capture install on the source (new after every uninstall).
+pg::Awaitable<std::string> ReadInstallId(pg::Connection& source);
 
 // Creates the target's pgtandem schema if needed. Refuses a node that holds a
 // restored copy of the source's capture schema: it must be bootstrapped first.
@@ -45,11 +50,16 @@ pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& syn
 pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
                                          const Progress& progress);
 
-// Throws Error(kState) when deltas this target still needs were purged (its
+// Throws Error(kState) when the target's progress belongs to an earlier
+// install of capture (changes made between uninstall and install were never
+// captured), or when deltas this target still needs were purged (its
 // progress went back, e.g. restored from an old backup): replaying would
 // silently miss changes, so the target must be bootstrapped again.
 pg::Awaitable<void> CheckDeltasKept(pg::Connection& source, const std::string& sync, const std::string& target,
-                                    const Progress& progress);
+                                    const Progress& progress, const std::string& install_id);
+
+// Clears the recorded error once a target's session is healthy again.
+pg::Awaitable<void> ClearErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target);
 
 // Records the last error a target hit, for status; best effort.
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,

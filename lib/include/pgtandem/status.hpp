@@ -26,7 +26,8 @@ struct TargetStatus {
   std::optional<std::string> last_error;  // recorded by the daemon, newest first
   std::optional<std::string> last_error_at;
 
-  // "caught up", "catching up", "error", "unreachable", "not started" or "unknown".
+  // "caught up", "catching up", "error", "unreachable", "not started" (no
+  // batch applied yet) or "unknown" (the source could not be read).
   std::string State() const;
 };
 
@@ -35,6 +36,8 @@ struct SyncStatus {
   std::string source;
   bool source_reachable = false;
   std::string source_unreachable_reason;
+  // Reachable, but not replicating: e.g. capture not installed.
+  std::string source_problem;
   std::vector<TargetStatus> targets;
 };
 

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "pgtandem/applier.hpp"
+#include "pgtandem/batch_reader.hpp"
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
@@ -31,7 +32,10 @@ class TargetWorker {
   const std::string& SourceNode() const { return sync_.source; }
 
  private:
+  pg::Awaitable<Progress> Connect();
   pg::Awaitable<void> Session();
+  pg::Awaitable<Progress> ApplyBatch(BatchReader& reader, const Batch& batch, bool split);
+  pg::Awaitable<void> CopyProgress(const Progress& progress, bool force);
   pg::Awaitable<void> LoadTables();
   pg::Awaitable<void> WaitForWork();
   pg::Awaitable<void> RecordError(const std::string& message);
@@ -52,6 +56,9 @@ class TargetWorker {
   bool stopping_ = false;
   bool prepared_ = false;  // the target connection has its temporary key tables
   bool healthy_ = false;   // the current session got as far as replicating
+  bool consistent_next_ = false;  // apply the next batch whole, unsplit (see ApplyBatch)
+  bool progress_copied_ = true;   // the source's copy shows the latest progress
+  std::chrono::steady_clock::time_point last_progress_copy_{};
   int64_t budget_;
 };
 
