@@ -85,7 +85,7 @@ constexpr SettingSpec Choice(std::string_view path, std::string_view default_val
 constexpr SettingSpec kSettings[] = {
     // path, default, unit, min, max, reloadable, description
     Integer<&Config::batch, &BatchConfig::max_rows>(
-        "batch.max_rows", 50'000, "rows", 1, 100'000'000, kReload,
+        "batch.max_rows", 250'000, "rows", 1, 100'000'000, kReload,
         "Most delta rows one batch carries to a target in one transaction."),
     Integer<&Config::batch, &BatchConfig::max_bytes>(
         "batch.max_bytes", 64 << 20, "bytes", 64 << 10, int64_t{16} << 30, kReload,

@@ -80,7 +80,7 @@ TEST_CASE("Config allows comments") {
 
 TEST_CASE("Config fills omitted settings from the settings table") {
   const Config config = Parse(Minimal());
-  CHECK(config.batch.max_rows == 50000);
+  CHECK(config.batch.max_rows == 250000);
   CHECK(config.batch.max_bytes == 67108864);
   CHECK(config.daemon.threads == 2);
   CHECK(config.daemon.poll_interval_ms == 1000);
