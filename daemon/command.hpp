@@ -16,5 +16,7 @@ const Command& InstallCommand();
 const Command& UninstallCommand();
 const Command& RunCommand();
 const Command& StatusCommand();
+const Command& SnapshotCommand();
+const Command& BootstrapCommand();
 
 }  // namespace pgtandem::cli

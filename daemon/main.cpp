@@ -19,7 +19,7 @@ constexpr const char* kDefaultConfig = "/etc/pgtandem/pgtandem.json";
 const std::vector<const Command*>& Commands() {
   static const std::vector<const Command*> commands = {
       &pgtandem::cli::InstallCommand(), &pgtandem::cli::UninstallCommand(), &pgtandem::cli::RunCommand(),
-      &pgtandem::cli::StatusCommand()};
+      &pgtandem::cli::StatusCommand(), &pgtandem::cli::SnapshotCommand(), &pgtandem::cli::BootstrapCommand()};
   return commands;
 }
 

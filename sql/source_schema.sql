@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS pgtandem.target_progress (
     PRIMARY KEY (sync, target)
 );
 
+-- Snapshots exported by "pgtandem snapshot" for the DBA's own pg_dump: a
+-- target restored from such a dump starts exactly there.
+CREATE TABLE IF NOT EXISTS pgtandem.boundary (
+    id       integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    snapshot pg_snapshot NOT NULL,
+    exported text NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
 -- Statement-level wake-up for the daemon. NOTIFY deduplicates within a
 -- transaction, so a transaction notifies once however many rows it writes.
 CREATE OR REPLACE FUNCTION pgtandem.notify() RETURNS trigger

@@ -38,7 +38,7 @@ const std::string kSampleTables = R"(["public.*", "Sales Dept.*"])";
 namespace {
 
 // Each operation is SQL over one random number; conflicts are expected.
-std::string Operation(std::mt19937_64& rng) {
+std::string Operation(std::mt19937_64& rng, bool truncates) {
   uint64_t x = rng() % 100000;
   uint64_t c = 1 + rng() % 400;  // customer ids stay in a small range so updates hit rows
   switch (rng() % 17) {
@@ -82,9 +82,9 @@ std::string Operation(std::mt19937_64& rng) {
       return fmt::format("INSERT INTO scratch SELECT g, md5(g::text) FROM generate_series({0}, {0} + 5) g "
                          "ON CONFLICT (id) DO UPDATE SET v = 'again'", x % 1000);
     case 14:
-      return rng() % 20 == 0 ? "TRUNCATE scratch" : fmt::format("DELETE FROM scratch WHERE id = {}", x % 1000);
+      return truncates && rng() % 20 == 0 ? "TRUNCATE scratch" : fmt::format("DELETE FROM scratch WHERE id = {}", x % 1000);
     case 15:
-      return rng() % 30 == 0 ? "TRUNCATE events_apac" : fmt::format("UPDATE gen SET a = a + 1 WHERE id = {}", x % 100);
+      return truncates && rng() % 30 == 0 ? "TRUNCATE events_apac" : fmt::format("UPDATE gen SET a = a + 1 WHERE id = {}", x % 100);
     default:
       return fmt::format("INSERT INTO gen VALUES ({}, {}) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a", x % 100, x);
   }
@@ -99,7 +99,8 @@ bool Exec(PGconn* conn, const std::string& sql) {
 
 }  // namespace
 
-RandomWorkload::RandomWorkload(std::string dsn, uint64_t seed, int writers) : dsn_(std::move(dsn)) {
+RandomWorkload::RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates)
+    : dsn_(std::move(dsn)), truncates_(truncates) {
   for (int i = 0; i < writers; ++i) threads_.emplace_back([this, seed, i] { Write(seed * 1000 + static_cast<uint64_t>(i)); });
 }
 
@@ -130,7 +131,7 @@ void RandomWorkload::Write(uint64_t seed) {
     }
     Exec(conn, "BEGIN");
     bool ok = true;
-    for (uint64_t n = 1 + rng() % 4; n > 0 && ok; --n) ok = Exec(conn, Operation(rng));
+    for (uint64_t n = 1 + rng() % 4; n > 0 && ok; --n) ok = Exec(conn, Operation(rng, truncates_));
     bool commit = ok && rng() % 20 != 0;
     Exec(conn, commit ? "COMMIT" : "ROLLBACK");
     if (commit) ++committed_;

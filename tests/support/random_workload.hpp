@@ -23,7 +23,9 @@ extern const std::string kSampleTables;
 // (unique keys, deadlocks) roll back, as an application's would.
 class RandomWorkload {
  public:
-  RandomWorkload(std::string dsn, uint64_t seed, int writers);
+  // Without `truncates` (pg_dump -j cannot run beside a TRUNCATE: its workers
+  // lock tables with NOWAIT after the leader did).
+  RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates = true);
   ~RandomWorkload();
   RandomWorkload(const RandomWorkload&) = delete;
   RandomWorkload& operator=(const RandomWorkload&) = delete;
@@ -36,6 +38,7 @@ class RandomWorkload {
   void Write(uint64_t seed);
 
   std::string dsn_;
+  bool truncates_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> committed_{0};
   std::vector<std::thread> threads_;

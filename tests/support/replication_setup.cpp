@@ -14,8 +14,10 @@ namespace pgtandem::test {
 
 std::string PgtandemBinary() { return PGTANDEM_BINARY; }
 
+std::string PgBinary(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
+
 ReplicationSetup::ReplicationSetup(std::string label, int targets, const std::string& schema_sql,
-                                   std::string tables_json, std::string extra_json)
+                                   std::string tables_json, std::string extra_json, bool empty_targets)
     : label_(std::move(label)), tables_json_(std::move(tables_json)), extra_json_(std::move(extra_json)) {
   std::string pattern = (std::filesystem::temp_directory_path() / ("pgtandem-" + label_ + "-XXXXXX")).string();
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
@@ -27,7 +29,7 @@ ReplicationSetup::ReplicationSetup(std::string label, int targets, const std::st
   for (int i = 0; i < targets; ++i) {
     targets_.push_back(std::make_unique<PgCluster>(label_ + "-" + TargetName(i)));
     targets_.back()->CreateDatabase(kDatabase);
-    targets_.back()->Exec(schema_sql, kDatabase);
+    if (!empty_targets) targets_.back()->Exec(schema_sql, kDatabase);
   }
   WriteConfig(DefaultConfig());
 }

@@ -18,8 +18,9 @@ inline constexpr const char* kDatabase = "app";
 class ReplicationSetup {
  public:
   // `tables_json` is the sync's "tables" array, e.g. R"(["public.*"])".
+  // Targets get the schema too unless `empty_targets` (they will be restored from a dump).
   ReplicationSetup(std::string label, int targets, const std::string& schema_sql, std::string tables_json,
-                   std::string extra_json = {});
+                   std::string extra_json = {}, bool empty_targets = false);
   ~ReplicationSetup();
 
   PgCluster& Source() { return *source_; }
@@ -59,5 +60,7 @@ class ReplicationSetup {
 
 // The pgtandem binary under test.
 std::string PgtandemBinary();
+// A PostgreSQL 15 client program (pg_dump, pg_restore, pg_basebackup ...).
+std::string PgBinary(const std::string& name);
 
 }  // namespace pgtandem::test

@@ -1,0 +1,143 @@
+// Snapshot-restore bootstrapping: a target restored from a dump of the source catches up, exactly.
+#include <regex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "support/random_workload.hpp"
+#include "support/replication_setup.hpp"
+#include "support/test_seed.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+void Install(ReplicationSetup& setup) {
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+}
+
+void Dump(ReplicationSetup& setup, std::vector<std::string> options, const std::string& file) {
+  std::vector<std::string> argv = {PgBinary("pg_dump"), "--file", (setup.Dir() / file).string()};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back("--dbname=" + setup.Source().Dsn(kDatabase));
+  RunResult dumped = Run(argv, 300s);
+  INFO(dumped.output);
+  REQUIRE(dumped.exit_code == 0);
+}
+
+void Restore(ReplicationSetup& setup, const std::string& file, std::vector<std::string> options = {}) {
+  std::vector<std::string> argv = {PgBinary("pg_restore"), "--dbname=" + setup.Target(0).Dsn(kDatabase)};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back((setup.Dir() / file).string());
+  RunResult restored = Run(argv, 300s);
+  INFO(restored.output);
+  REQUIRE(restored.exit_code == 0);
+}
+
+// Deltas on the source of transactions `snapshot` does not see.
+long DeltasAfter(ReplicationSetup& setup, const std::string& snapshot) {
+  auto ids = setup.Source().Query("SELECT id FROM pgtandem.captured_table", kDatabase);
+  long total = 0;
+  for (const auto& row : ids) {
+    total += std::stol(setup.Source().Query1(
+        "SELECT count(*) FROM pgtandem.d_" + row[0] + " WHERE NOT pg_visible_in_snapshot(txid, '" + snapshot + "')",
+        kDatabase));
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("a dump taken with 'pgtandem snapshot' catches up from exactly its boundary", "[scenario]") {
+  uint64_t seed = TestSeed("snapshot dump");
+  ReplicationSetup setup("snapdump", 1, kSampleSchema, kSampleTables, {}, true);
+  Install(setup);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3, false);
+  std::this_thread::sleep_for(1s);
+  ChildProcess exporter({PgtandemBinary(), "--config", setup.ConfigPath().string(), "snapshot"},
+                        setup.Dir() / "snapshot.log");
+  std::smatch match;
+  WaitUntil([&] {
+    INFO(exporter.Output());
+    REQUIRE_FALSE(exporter.TryWait().has_value());
+    std::string out = exporter.Output();
+    return std::regex_search(out, match, std::regex("--snapshot=(\\S+)"));
+  }, 60s, "pgtandem snapshot to print the pg_dump command");
+  std::string id = match[1];
+  std::string out = exporter.Output();
+  REQUIRE(std::regex_search(out, match, std::regex("source snapshot ([0-9:,]+)")));
+  std::string boundary = match[1];
+  Dump(setup, {"--format=directory", "--jobs=2", "--snapshot=" + id}, "dump.dir");
+  REQUIRE(exporter.Wait(60s) == 0);
+  load.Stop();
+  long expected = DeltasAfter(setup, boundary);
+  Restore(setup, "dump.dir", {"--jobs=2"});
+  RunResult bootstrapped = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  INFO(bootstrapped.output);
+  REQUIRE(bootstrapped.exit_code == 0);
+  REQUIRE_THAT(bootstrapped.output, Contains("exported by \"pgtandem snapshot\""));
+  REQUIRE_THAT(bootstrapped.output, Contains("catch-up starts at source snapshot " + boundary));
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(90s);
+  REQUIRE(setup.Target(0).Query1("SELECT deltas FROM pgtandem.progress", kDatabase) == std::to_string(expected));
+  RunResult again = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  REQUIRE(again.exit_code == 0);
+  REQUIRE_THAT(again.output, Contains("already bootstrapped"));
+}
+
+TEST_CASE("a pg_dump -Fc taken in the middle of a write load is bootstrapped and caught up under load",
+          "[scenario]") {
+  uint64_t seed = TestSeed("custom dump under load");
+  ReplicationSetup setup("fcdump", 1, kSampleSchema, kSampleTables, {}, true);
+  Install(setup);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
+  std::this_thread::sleep_for(2s);
+  Dump(setup, {"--format=custom"}, "dump.custom");
+  std::this_thread::sleep_for(1s);
+  Restore(setup, "dump.custom");
+  RunResult bootstrapped = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  INFO(bootstrapped.output);
+  REQUIRE(bootstrapped.exit_code == 0);
+  REQUIRE_THAT(bootstrapped.output, Contains("restored copy of the delta tables"));
+  REQUIRE(setup.Target(0).Query1("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtandem%'", kDatabase) == "0");
+  ChildProcess daemon = setup.StartDaemon();
+  std::this_thread::sleep_for(3s);
+  load.Stop();
+  setup.WaitEqual(90s);
+}
+
+TEST_CASE("a target restored from a dump taken before install is refused, with the reason", "[scenario]") {
+  ReplicationSetup setup("preinstall", 1, kSampleSchema, kSampleTables, {}, true);
+  setup.Source().Exec("INSERT INTO scratch VALUES (1, 'before the dump')", kDatabase);
+  Dump(setup, {"--format=custom"}, "dump.custom");
+  setup.Source().Exec("INSERT INTO scratch VALUES (2, 'never captured')", kDatabase);
+  Install(setup);
+  Restore(setup, "dump.custom");
+  RunResult refused = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  INFO(refused.output);
+  REQUIRE(refused.exit_code == 6);
+  REQUIRE_THAT(refused.output, Contains("taken before \"pgtandem install\""));
+  RunResult forced = setup.Pgtandem({"bootstrap", "--target", "t0", "--force"});
+  INFO(forced.output);
+  REQUIRE(forced.exit_code == 0);
+}
+
+TEST_CASE("a restored target whose column type changed is refused, the difference named", "[scenario]") {
+  ReplicationSetup setup("changedtype", 1, kSampleSchema, kSampleTables, {}, true);
+  Install(setup);
+  Dump(setup, {"--format=custom"}, "dump.custom");
+  Restore(setup, "dump.custom");
+  setup.Target(0).Exec("ALTER TABLE customers ALTER COLUMN balance TYPE numeric(14,2)", kDatabase);
+  RunResult refused = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  INFO(refused.output);
+  REQUIRE(refused.exit_code == 6);
+  REQUIRE_THAT(refused.output, Contains("table public.customers: column \"balance\" is numeric(12,2) on the source but "
+                                            "numeric(14,2) on the target"));
+}
+
+}  // namespace pgtandem::test
