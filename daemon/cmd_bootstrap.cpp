@@ -5,6 +5,7 @@
 #include "pgtandem/async.hpp"
 #include "pgtandem/bootstrap.hpp"
 #include "pgtandem/error.hpp"
+#include "pgtandem/snapshot_copy.hpp"
 
 namespace pgtandem::cli {
 namespace {
@@ -17,6 +18,31 @@ const SyncConfig& OneSync(const Config& config, const ParsedArgs& args) {
   return *syncs.front();
 }
 
+int RunCopy(const Config& config, const ParsedArgs& args, const SyncConfig& sync, const std::string& target,
+            const Logger& log) {
+  CopyOptions options{static_cast<int>(args.Number("--jobs", 1, 64).value_or(2))};
+  auto report = RunBlocking<CopyReport>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<CopyReport> {
+    auto connect = [&, ex](pg::Side side) {
+      const std::string& node = side == pg::Side::kSource ? sync.source : target;
+      return std::make_unique<pg::Connection>(ex, node, side, config.Node(node).dsn,
+                                              std::chrono::seconds(config.daemon.connect_timeout_s));
+    };
+    co_return co_await CopyFromSnapshot(sync, target, connect, options, log);
+  });
+  if (report.tables_copied == 0 && report.tables_resumed == 0) {
+    fmt::print("target '{}' is already bootstrapped for sync '{}' (applied through source snapshot {}); nothing to do\n",
+               target, sync.name, report.applied_snapshot);
+    return 0;
+  }
+  fmt::print("target '{}' bootstrapped for sync '{}' by copy: {} table(s) copied ({} rows, {:.1f} MiB){}\n"
+             "  catch-up starts at source snapshot {}\nnext: pgtandem run\n",
+             target, sync.name, report.tables_copied, report.rows, static_cast<double>(report.bytes) / 1048576.0,
+             report.tables_resumed ? fmt::format(", {} copied by an earlier, interrupted run", report.tables_resumed)
+                                   : std::string(),
+             report.applied_snapshot);
+  return 0;
+}
+
 int Run(const Config& config, const ParsedArgs& args) {
   const SyncConfig& sync = OneSync(config, args);
   auto target_name = args.Value("--target");
@@ -25,8 +51,9 @@ int Run(const Config& config, const ParsedArgs& args) {
     throw Error(ErrorKind::kUsage, fmt::format("node '{}' is not a target of sync '{}' (its targets: {})", *target_name,
                                                sync.name, fmt::join(sync.targets, ", ")));
   }
-  BootstrapOptions options{args.Has("--force")};
   Logger log(fmt::format("sync {} target {}", sync.name, *target_name));
+  if (args.Has("--copy")) return RunCopy(config, args, sync, *target_name, log);
+  BootstrapOptions options{args.Has("--force")};
   auto report = RunBlocking<BootstrapReport>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<BootstrapReport> {
     auto timeout = std::chrono::seconds(config.daemon.connect_timeout_s);
     pg::Connection source(ex, sync.source, pg::Side::kSource, config.Node(sync.source).dsn, timeout);
@@ -55,10 +82,14 @@ const Command& BootstrapCommand() {
        "Removes the capture schema and triggers the snapshot carried (and nothing else), checks every table of the\n"
        "sync matches the source, and records where catch-up starts: the snapshot exported by \"pgtandem snapshot\"\n"
        "when the dump used it, else the point read from the restored copy of the delta tables. Refuses a snapshot\n"
-       "taken before install, or older than the deltas the source still keeps. Running it again is harmless.",
+       "taken before install, or older than the deltas the source still keeps. Running it again is harmless.\n"
+       "With --copy, pgtandem takes the snapshot itself and copies every table, several at once; interrupted, it\n"
+       "resumes table by table when run again.",
        {{"--sync", "NAME", "the sync (required when the config has several)"},
         {"--target", "NODE", "the restored target node"},
-        {"--force", "", "accept a snapshot that cannot be placed after install; replay every captured change"}}},
+        {"--force", "", "accept a snapshot that cannot be placed after install; replay every captured change"},
+        {"--copy", "", "pgtandem copies every table itself, from one exported snapshot (target tables must exist)"},
+        {"--jobs", "N", "with --copy: tables copied at once (default 2)"}}},
       &Run};
   return command;
 }

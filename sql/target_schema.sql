@@ -28,3 +28,16 @@ CREATE TABLE IF NOT EXISTS pgtandem.progress (
     -- pgtandem.meta.install_id of the source capture these snapshots refer to.
     source_install   text NOT NULL
 );
+
+-- "bootstrap --copy": tables already copied, each at its source snapshot,
+-- so an interrupted copy resumes table by table; catch-up then starts at the
+-- oldest of those snapshots (replaying from there is harmless: apply is
+-- state-based).
+CREATE TABLE IF NOT EXISTS pgtandem.copy_state (
+    sync       text NOT NULL,
+    table_name text NOT NULL,
+    snapshot   text NOT NULL,
+    rows       bigint NOT NULL,
+    copied_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (sync, table_name)
+);

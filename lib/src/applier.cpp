@@ -22,17 +22,17 @@ std::string KeyJoin(const CapturedTable& table) {
 
 }  // namespace
 
-pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
+pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target) {
   bool denied = false;
   try {
-    co_await target_.Exec("SET session_replication_role = replica");
+    co_await target.Exec("SET session_replication_role = replica");
   } catch (const Error& e) {
     if (e.SqlState() != kInsufficientPrivilege) throw;
     denied = true;
   }
   if (denied) {
-    pg::Result role = co_await target_.Exec("SELECT current_user");
-    throw target_.Failure(fmt::format(
+    pg::Result role = co_await target.Exec("SELECT current_user");
+    throw target.Failure(fmt::format(
         "role \"{0}\" may not set session_replication_role, which keeps the target's triggers and foreign-key checks "
         "from firing on replicated rows. Grant it: GRANT SET ON PARAMETER session_replication_role TO \"{0}\" "
         "(PostgreSQL 15+), or connect as a superuser (rds_superuser on RDS, cloudsqlsuperuser on Cloud SQL)",
@@ -40,7 +40,27 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
   }
   // The source purges deltas once a target acknowledges a batch: that
   // acknowledgement must survive a crash of the target, whatever its settings.
-  co_await target_.Exec("SET synchronous_commit = on");
+  co_await target.Exec("SET synchronous_commit = on");
+}
+
+pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation) {
+  co_await target.Exec("SAVEPOINT pgtandem_truncate");
+  bool referenced = false;
+  try {
+    co_await target.Exec("TRUNCATE " + relation);
+  } catch (const Error& e) {
+    if (e.SqlState() != "0A000") throw;
+    referenced = true;
+  }
+  if (referenced) {
+    co_await target.Exec("ROLLBACK TO SAVEPOINT pgtandem_truncate");
+    co_await target.Exec("DELETE FROM " + relation);
+  }
+  co_await target.Exec("RELEASE SAVEPOINT pgtandem_truncate");
+}
+
+pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
+  co_await PrepareReplicaSession(target_);
   for (const auto& table : tables) {
     co_await target_.Exec(fmt::format(
         "CREATE TEMP TABLE IF NOT EXISTS pgtandem_keys_{} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
@@ -48,28 +68,10 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
   }
 }
 
-pg::Awaitable<void> Applier::Truncate(const std::string& relation) {
-  // TRUNCATE fails on a table another table references by foreign key, even
-  // in replica mode; DELETE does the same job there, only slower.
-  co_await target_.Exec("SAVEPOINT pgtandem_truncate");
-  bool referenced = false;
-  try {
-    co_await target_.Exec("TRUNCATE " + relation);
-  } catch (const Error& e) {
-    if (e.SqlState() != "0A000") throw;
-    referenced = true;
-  }
-  if (referenced) {
-    co_await target_.Exec("ROLLBACK TO SAVEPOINT pgtandem_truncate");
-    co_await target_.Exec("DELETE FROM " + relation);
-  }
-  co_await target_.Exec("RELEASE SAVEPOINT pgtandem_truncate");
-}
-
 pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                           const Segment& segment, ApplyStats& stats) {
   const CapturedTable& table = *segment.table;
-  for (const auto& relation : segment.truncated) co_await Truncate(relation);
+  for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation);
   auto keys = co_await source.CopyTo(reader.KeysCopySql(batch, segment), target_,
                                      fmt::format("COPY {} FROM STDIN", KeyTable(table)));
   stats.keys += keys.rows;

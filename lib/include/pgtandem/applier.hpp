@@ -23,6 +23,14 @@ struct ApplyResult {
   ApplyStats stats;
 };
 
+// Replica mode (no target triggers or foreign-key checks on replicated rows;
+// the error names the grant when the role lacks it) and durable commits.
+pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target);
+
+// TRUNCATE, or DELETE when another table references the relation by foreign
+// key (TRUNCATE refuses that even in replica mode); inside the caller's transaction.
+pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation);
+
 class Applier {
  public:
   Applier(pg::Connection& target, std::string sync) : target_(target), sync_(std::move(sync)) {}
@@ -37,7 +45,6 @@ class Applier {
   pg::Awaitable<ApplyResult> Apply(pg::Connection& source, const BatchReader& reader, const Batch& batch);
 
  private:
-  pg::Awaitable<void> Truncate(const std::string& relation);
   pg::Awaitable<void> ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                    const Segment& segment, ApplyStats& stats);
 

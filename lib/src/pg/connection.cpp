@@ -248,7 +248,7 @@ Awaitable<void> Connection::EndCopyIn(const char* error_message) {
 }
 
 Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sql, Connection& to,
-                                                    std::string_view copy_in_sql) {
+                                                    std::string_view copy_in_sql, CopyStats* live) {
   co_await to.StartCopy(copy_in_sql, PGRES_COPY_IN);
   co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
   CopyStats stats;
@@ -261,6 +261,10 @@ Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sq
       co_await to.PutCopyData(buffer, length);
       ++stats.rows;
       stats.bytes += length;
+      if (live) {
+        ++live->rows;
+        live->bytes += length;
+      }
       if ((unflushed += length) >= kCopyFlushBytes) {
         co_await to.Flush();
         unflushed = 0;

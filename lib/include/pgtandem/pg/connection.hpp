@@ -61,7 +61,9 @@ class Connection {
     int64_t rows = 0;
     int64_t bytes = 0;
   };
-  Awaitable<CopyStats> CopyTo(std::string_view copy_out_sql, Connection& to, std::string_view copy_in_sql);
+  // `live`, when given, is updated as rows stream (for progress displays).
+  Awaitable<CopyStats> CopyTo(std::string_view copy_out_sql, Connection& to, std::string_view copy_in_sql,
+                              CopyStats* live = nullptr);
 
   // Waits up to `timeout` for a NOTIFY (after LISTEN); nullopt on timeout.
   Awaitable<std::optional<Notification>> WaitNotification(std::chrono::milliseconds timeout);

@@ -1,0 +1,73 @@
+// "bootstrap --copy": pgtandem copies the tables itself, under load, and resumes when interrupted.
+#include <csignal>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "support/random_workload.hpp"
+#include "support/replication_setup.hpp"
+#include "support/test_seed.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+const std::string kBigSchema = R"sql(
+CREATE TABLE big_a (id bigint PRIMARY KEY, payload text);
+CREATE TABLE big_b (id bigint PRIMARY KEY, payload text);
+CREATE TABLE big_c (id bigint PRIMARY KEY, payload text);
+CREATE TABLE big_d (id bigint PRIMARY KEY, payload text);
+)sql";
+
+}  // namespace
+
+TEST_CASE("bootstrap --copy with --jobs 4 under a concurrent write load ends equal", "[scenario]") {
+  uint64_t seed = TestSeed("copy under load");
+  ReplicationSetup setup("copyload", 1, kSampleSchema, kSampleTables);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
+  std::this_thread::sleep_for(3s);
+  RunResult copied = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy", "--jobs", "4"});
+  INFO(copied.output);
+  REQUIRE(copied.exit_code == 0);
+  REQUIRE_THAT(copied.output, Contains("bootstrapped for sync 'app' by copy"));
+  ChildProcess daemon = setup.StartDaemon();
+  std::this_thread::sleep_for(3s);
+  load.Stop();
+  setup.WaitEqual(90s);
+  RunResult again = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy"});
+  REQUIRE_THAT(again.output, Contains("already bootstrapped"));
+}
+
+TEST_CASE("bootstrap --copy interrupted half-way resumes table by table", "[scenario]") {
+  ReplicationSetup setup("copyresume", 1, kBigSchema, R"(["public.big_*"])");
+  for (const char* table : {"big_a", "big_b", "big_c", "big_d"}) {
+    setup.Source().Exec(std::string("INSERT INTO ") + table +
+                            " SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g",
+                        kDatabase);
+  }
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  ChildProcess first({PgtandemBinary(), "--config", setup.ConfigPath().string(), "bootstrap", "--target", "t0",
+                      "--copy", "--jobs", "1"},
+                     setup.Dir() / "copy-1.log");
+  auto copied_tables = [&] {
+    if (setup.Target(0).Query1("SELECT to_regclass('pgtandem.copy_state') IS NOT NULL", kDatabase) != "t") return 0;
+    return std::stoi(setup.Target(0).Query1("SELECT count(*) FROM pgtandem.copy_state", kDatabase));
+  };
+  WaitUntil([&] { return copied_tables() >= 1; }, 120s, "the first table to be copied");
+  first.Signal(SIGKILL);
+  first.Wait(10s);
+  REQUIRE(copied_tables() < 4);
+  setup.Source().Exec("UPDATE big_a SET payload = 'changed after the first copy' WHERE id % 1000 = 0", kDatabase);
+  RunResult resumed = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy", "--jobs", "2"});
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  REQUIRE_THAT(resumed.output, Contains("copied by an earlier, interrupted run"));
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(120s);
+}
+
+}  // namespace pgtandem::test
