@@ -20,7 +20,8 @@ const SyncConfig& OneSync(const Config& config, const ParsedArgs& args) {
 
 int RunCopy(const Config& config, const ParsedArgs& args, const SyncConfig& sync, const std::string& target,
             const Logger& log) {
-  CopyOptions options{static_cast<int>(args.Number("--jobs", 1, 64).value_or(2))};
+  CopyOptions options{static_cast<int>(args.Number("--jobs", 1, 64).value_or(2)), nullptr};
+  if (args.Has("--schema")) options.schema_from = &config.Node(sync.source).dsn;
   auto report = RunBlocking<CopyReport>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<CopyReport> {
     auto connect = [&, ex](pg::Side side) {
       const std::string& node = side == pg::Side::kSource ? sync.source : target;
@@ -89,7 +90,9 @@ const Command& BootstrapCommand() {
         {"--target", "NODE", "the restored target node"},
         {"--force", "", "accept a snapshot that cannot be placed after install; replay every captured change"},
         {"--copy", "", "pgtandem copies every table itself, from one exported snapshot (target tables must exist)"},
-        {"--jobs", "N", "with --copy: tables copied at once (default 2)"}}},
+        {"--jobs", "N", "with --copy: tables copied at once (default 2)"},
+        {"--schema", "", "with --copy: create missing tables from the source's DDL (pg_dump --schema-only); "
+                         "indexes and constraints are added after the data"}}},
       &Run};
   return command;
 }

@@ -18,5 +18,8 @@ const Command& RunCommand();
 const Command& StatusCommand();
 const Command& SnapshotCommand();
 const Command& BootstrapCommand();
+// "sequences sync" and "sequences check": a command name may be two words.
+const Command& SequencesSyncCommand();
+const Command& SequencesCheckCommand();
 
 }  // namespace pgtandem::cli

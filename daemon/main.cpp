@@ -1,6 +1,7 @@
 // pgtandem: global options, subcommand dispatch, and the exit codes of errors.
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ constexpr const char* kDefaultConfig = "/etc/pgtandem/pgtandem.json";
 const std::vector<const Command*>& Commands() {
   static const std::vector<const Command*> commands = {
       &pgtandem::cli::InstallCommand(), &pgtandem::cli::UninstallCommand(), &pgtandem::cli::RunCommand(),
-      &pgtandem::cli::StatusCommand(), &pgtandem::cli::SnapshotCommand(), &pgtandem::cli::BootstrapCommand()};
+      &pgtandem::cli::StatusCommand(), &pgtandem::cli::SnapshotCommand(), &pgtandem::cli::BootstrapCommand(),
+      &pgtandem::cli::SequencesSyncCommand(), &pgtandem::cli::SequencesCheckCommand()};
   return commands;
 }
 
@@ -32,7 +34,7 @@ std::string MainHelp() {
       "  --config FILE  configuration file (default: $PGTANDEM_CONFIG, else /etc/pgtandem/pgtandem.json)\n"
       "  --version      print the version and exit\n"
       "  --help         show this help and exit\n\nCommands:\n";
-  for (const Command* c : Commands()) text += fmt::format("  {:<10} {}\n", c->spec.name, c->spec.summary);
+  for (const Command* c : Commands()) text += fmt::format("  {:<16} {}\n", c->spec.name, c->spec.summary);
   text += "\nRun \"pgtandem COMMAND --help\" for a command's options.\n";
   return text;
 }
@@ -41,6 +43,35 @@ std::string ConfigPath(const std::string& given) {
   if (!given.empty()) return given;
   if (const char* env = std::getenv("PGTANDEM_CONFIG"); env && *env) return env;
   return kDefaultConfig;
+}
+
+// How many arguments, from argv[i] on, spell the command's name ("sequences sync" is two); 0 if they do not.
+size_t NameWords(const Command& command, const std::vector<std::string>& argv, size_t i) {
+  std::istringstream name(command.spec.name);
+  size_t words = 0;
+  for (std::string word; name >> word; ++words) {
+    if (i + words >= argv.size() || argv[i + words] != word) return 0;
+  }
+  return words;
+}
+
+// "sequences" alone, or with a word that is not one of its subcommands.
+[[noreturn]] void UnknownCommand(const std::vector<std::string>& argv, size_t i) {
+  std::vector<std::string> subcommands;
+  for (const Command* command : Commands()) {
+    const std::string& name = command->spec.name;
+    if (name.rfind(argv[i] + " ", 0) == 0) subcommands.push_back(name.substr(argv[i].size() + 1));
+  }
+  if (subcommands.empty() || i + 1 >= argv.size() || argv[i + 1].rfind("--", 0) == 0) {
+    throw pgtandem::Error(pgtandem::ErrorKind::kUsage,
+                          subcommands.empty()
+                              ? fmt::format("unknown command \"{}\"; see \"pgtandem --help\"", argv[i])
+                              : fmt::format("\"pgtandem {}\" needs a subcommand: {}; see \"pgtandem --help\"", argv[i],
+                                            fmt::join(subcommands, ", ")));
+  }
+  throw pgtandem::Error(pgtandem::ErrorKind::kUsage,
+                        fmt::format("unknown command \"{} {}\"; \"{}\" has: {}; see \"pgtandem --help\"", argv[i],
+                                    argv[i + 1], argv[i], fmt::join(subcommands, ", ")));
 }
 
 int Dispatch(const std::vector<std::string>& argv) {
@@ -63,8 +94,9 @@ int Dispatch(const std::vector<std::string>& argv) {
     return static_cast<int>(pgtandem::ExitCode::kBadArguments);
   }
   for (const Command* command : Commands()) {
-    if (command->spec.name != argv[i]) continue;
-    std::vector<std::string> args(argv.begin() + static_cast<long>(i) + 1, argv.end());
+    size_t words = NameWords(*command, argv, i);
+    if (words == 0) continue;
+    std::vector<std::string> args(argv.begin() + static_cast<long>(i + words), argv.end());
     for (const auto& arg : args) {
       if (arg == "--help") return std::fputs(pgtandem::HelpText(command->spec).c_str(), stdout), 0;
     }
@@ -73,8 +105,7 @@ int Dispatch(const std::vector<std::string>& argv) {
     pgtandem::SetLogLevel(pgtandem::ParseLogLevel(config.log.level));
     return command->run(config, parsed);
   }
-  throw pgtandem::Error(pgtandem::ErrorKind::kUsage,
-                        fmt::format("unknown command \"{}\"; see \"pgtandem --help\"", argv[i]));
+  UnknownCommand(argv, i);
 }
 
 }  // namespace

@@ -99,6 +99,9 @@ constexpr SettingSpec kSettings[] = {
     Integer<&Config::daemon, &DaemonConfig::purge_interval_ms>(
         "daemon.purge_interval_ms", 10'000, "ms", 100, 86'400'000, kReload,
         "How often deltas applied on every target are deleted from the source."),
+    Integer<&Config::daemon, &DaemonConfig::sequence_sync_interval_ms>(
+        "daemon.sequence_sync_interval_ms", 5'000, "ms", 100, 86'400'000, kReload,
+        "How often the daemon sets each target's sequences forward to the source's."),
     Integer<&Config::daemon, &DaemonConfig::retry_initial_ms>(
         "daemon.retry_initial_ms", 250, "ms", 1, 600'000, kReload,
         "First wait before retrying a failed node; doubles, with jitter, per retry."),

@@ -1,4 +1,4 @@
-// One io_context on a small thread pool; each worker, listener and purger on its own strand.
+// One io_context on a small thread pool; each worker, listener, purger and sequence syncer on its own strand.
 #include "pgtandem/daemon.hpp"
 
 #include <atomic>
@@ -18,6 +18,7 @@
 
 #include "pgtandem/log.hpp"
 #include "pgtandem/purger.hpp"
+#include "pgtandem/sequence_syncer.hpp"
 #include "pgtandem/source_listener.hpp"
 #include "pgtandem/target_worker.hpp"
 
@@ -47,6 +48,7 @@ class Daemon {
   std::vector<std::unique_ptr<TargetWorker>> workers_;
   std::vector<std::unique_ptr<SourceListener>> listeners_;
   std::vector<std::unique_ptr<Purger>> purgers_;
+  std::vector<std::unique_ptr<SequenceSyncer>> sequence_syncers_;
   std::atomic<int> running_{0};
   bool stopping_ = false;
 };
@@ -58,6 +60,7 @@ Daemon::Daemon(const Config& config, const std::optional<std::string>& only_sync
     for (const auto& target : sync->targets) {
       workers_.push_back(std::make_unique<TargetWorker>(asio::make_strand(io_), config, *sync, target));
       by_source[sync->source].push_back(workers_.back().get());
+      sequence_syncers_.push_back(std::make_unique<SequenceSyncer>(asio::make_strand(io_), config, *sync, target));
     }
   }
   for (auto& [node, workers] : by_source) {
@@ -85,6 +88,7 @@ void Daemon::StopAll() {
   for (auto& w : workers_) asio::post(w->Executor(), [p = w.get()] { p->Stop(); });
   for (auto& l : listeners_) asio::post(l->Executor(), [p = l.get()] { p->Stop(); });
   for (auto& p : purgers_) asio::post(p->Executor(), [q = p.get()] { q->Stop(); });
+  for (auto& s : sequence_syncers_) asio::post(s->Executor(), [q = s.get()] { q->Stop(); });
 }
 
 void Daemon::OnSignal(const boost::system::error_code& ec, int signal) {
@@ -117,6 +121,7 @@ int Daemon::Run() {
   for (auto& w : workers_) Spawn(*w);
   for (auto& l : listeners_) Spawn(*l);
   for (auto& p : purgers_) Spawn(*p);
+  for (auto& s : sequence_syncers_) Spawn(*s);
   asio::post(control_, [this] { WaitForSignal(); });
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.daemon.threads; ++i) threads.emplace_back([this] { io_.run(); });

@@ -15,6 +15,7 @@
 #include "pgtandem/catalog.hpp"
 #include "pgtandem/copy_meter.hpp"
 #include "pgtandem/progress.hpp"
+#include "pgtandem/schema_copy.hpp"
 #include "pgtandem/snapshot_export.hpp"
 #include "pgtandem/sql_text.hpp"
 #include "pgtandem/table_definition.hpp"
@@ -118,6 +119,28 @@ pg::Awaitable<int64_t> EstimateRows(pg::Connection& source, const std::vector<co
   co_return rows;
 }
 
+pg::Awaitable<void> CheckDefinitions(pg::Connection& source, pg::Connection& target, const SyncConfig& sync,
+                                     const std::string& target_name, const std::vector<CapturedTable>& tables) {
+  std::vector<std::string> differences = co_await CompareTableDefinitions(source, target, tables);
+  if (!differences.empty()) {
+    throw Error(ErrorKind::kState, fmt::format("sync '{}' target '{}': the target's tables differ from the source's; "
+                                               "make them match (or pass --schema to create missing ones), then run "
+                                               "bootstrap again:\n  {}", sync.name, target_name,
+                                               fmt::join(differences, "\n  ")));
+  }
+}
+
+// The tables for which `condition` (about the target table, named as $1) holds on the target.
+pg::Awaitable<std::vector<CapturedTable>> TablesWhere(pg::Connection& target, const std::vector<CapturedTable>& tables,
+                                                      const std::string& condition) {
+  std::vector<CapturedTable> out;
+  for (const auto& table : tables) {
+    pg::Result holds = co_await target.Exec("SELECT " + condition, table.name.Quoted());
+    if (holds.GetBool(0, 0)) out.push_back(table);
+  }
+  co_return out;
+}
+
 }  // namespace
 
 pg::Awaitable<CopyReport> CopyFromSnapshot(const SyncConfig& sync, const std::string& target_name,
@@ -142,11 +165,11 @@ pg::Awaitable<CopyReport> CopyFromSnapshot(const SyncConfig& sync, const std::st
     report.applied_snapshot = existing.applied_snapshot;
     co_return report;
   }
-  std::vector<std::string> differences = co_await CompareTableDefinitions(*source, *target, tables);
-  if (!differences.empty()) {
-    throw Error(ErrorKind::kState, fmt::format("sync '{}' target '{}': the target's tables differ from the source's; "
-                                               "make them match, then run bootstrap again:\n  {}", sync.name,
-                                               target_name, fmt::join(differences, "\n  ")));
+  if (options.schema_from) {
+    std::vector<CapturedTable> missing = co_await TablesWhere(*target, tables, "pg_catalog.to_regclass($1) IS NULL");
+    if (!missing.empty()) co_await CopySchemaSection(*target, *options.schema_from, missing, "pre-data");
+  } else {
+    co_await CheckDefinitions(*source, *target, sync, target_name, tables);
   }
   co_await target->Exec(sql::k_target_schema);
   pg::Result done = co_await target->Exec("SELECT table_name, snapshot FROM pgtandem.copy_state WHERE sync = $1",
@@ -174,6 +197,12 @@ pg::Awaitable<CopyReport> CopyFromSnapshot(const SyncConfig& sync, const std::st
   co_await RunJobs(connect, run, std::max(1, std::min<int>(options.jobs, static_cast<int>(remaining.size()))));
   meter.Finish();
   co_await source->Exec("COMMIT");
+  if (options.schema_from) {
+    std::vector<CapturedTable> keyless = co_await TablesWhere(
+        *target, tables, "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = $1::regclass AND indisprimary)");
+    if (!keyless.empty()) co_await CopySchemaSection(*target, *options.schema_from, keyless, "post-data");
+    co_await CheckDefinitions(*source, *target, sync, target_name, tables);
+  }
   co_await target->Exec("BEGIN");
   co_await WriteProgress(*target, sync.name, start);
   co_await target->Exec("COMMIT");

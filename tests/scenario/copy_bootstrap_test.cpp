@@ -71,3 +71,30 @@ TEST_CASE("bootstrap --copy interrupted half-way resumes table by table", "[scen
 }
 
 }  // namespace pgtandem::test
+
+namespace pgtandem::test {
+
+TEST_CASE("bootstrap --copy --schema creates the tables, then their keys after the data", "[scenario]") {
+  using namespace std::chrono_literals;
+  const std::string schema = R"sql(
+CREATE SCHEMA "Big Data";
+CREATE TABLE "Big Data".events (id bigint PRIMARY KEY, payload text, at timestamptz DEFAULT now());
+CREATE TABLE "Big Data".tags (id bigserial PRIMARY KEY, event_id bigint REFERENCES "Big Data".events, tag text);
+CREATE INDEX tags_by_tag ON "Big Data".tags (tag);
+)sql";
+  ReplicationSetup setup("copyschema", 1, schema, R"(["Big Data.*"])", {}, true);
+  setup.Source().Exec("INSERT INTO \"Big Data\".events SELECT g, md5(g::text) FROM generate_series(1, 20000) g; "
+                      "INSERT INTO \"Big Data\".tags (event_id, tag) SELECT g, 't' || g % 7 FROM generate_series(1, 20000) g",
+                      kDatabase);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  RunResult copied = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy", "--schema"});
+  INFO(copied.output);
+  REQUIRE(copied.exit_code == 0);
+  REQUIRE(setup.Target(0).Query1("SELECT count(*) FROM pg_indexes WHERE schemaname = 'Big Data'", kDatabase) == "3");
+  REQUIRE(setup.Target(0).Query1("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtandem%'", kDatabase) == "0");
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec("UPDATE \"Big Data\".events SET payload = 'after' WHERE id % 100 = 0", kDatabase);
+  setup.WaitEqual(60s);
+}
+
+}  // namespace pgtandem::test

@@ -85,6 +85,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
   CHECK(config.daemon.threads == 2);
   CHECK(config.daemon.poll_interval_ms == 1000);
   CHECK(config.daemon.purge_interval_ms == 10000);
+  CHECK(config.daemon.sequence_sync_interval_ms == 5000);
   CHECK(config.daemon.retry_initial_ms == 250);
   CHECK(config.daemon.retry_max_ms == 30000);
   CHECK(config.daemon.connect_timeout_s == 10);
@@ -98,7 +99,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
 }
 
 TEST_CASE("Config settings table is complete and consistent") {
-  CHECK(SettingSpecs().size() == 9);
+  CHECK(SettingSpecs().size() == 10);
   for (const SettingSpec& spec : SettingSpecs()) {
     INFO(spec.path);
     CHECK(spec.path.find('.') != std::string_view::npos);

@@ -27,7 +27,7 @@ struct SyncConfig {
   std::vector<std::string> targets;
   std::vector<TablePattern> tables;
   std::vector<TablePattern> exclude;    // applied after tables; may be empty
-  std::vector<TablePattern> sequences;  // resynchronised at cutover; may be empty
+  std::vector<TablePattern> sequences;  // kept in step on the targets (see sequences.hpp); may be empty
 };
 
 // The scalar settings below are zero here on purpose: their defaults, ranges
@@ -43,6 +43,7 @@ struct DaemonConfig {
   int threads = 0;
   int poll_interval_ms = 0;
   int purge_interval_ms = 0;
+  int sequence_sync_interval_ms = 0;
   int retry_initial_ms = 0;
   int retry_max_ms = 0;
   int connect_timeout_s = 0;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pgtandem/config.hpp"
+#include "pgtandem/dsn.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
 
@@ -12,6 +13,9 @@ namespace pgtandem {
 
 struct CopyOptions {
   int jobs = 2;  // tables copied at once
+  // Create missing tables from the source's DDL (pg_dump --schema-only):
+  // tables before the data, indexes and constraints after it.
+  const Dsn* schema_from = nullptr;
 };
 
 struct CopyReport {

@@ -1,0 +1,93 @@
+// The daemon's periodic sequence sync, one (sync, target) pair per syncer.
+#include "pgtandem/sequence_syncer.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+namespace pgtandem {
+namespace asio = boost::asio;
+
+namespace {
+
+// Forward only, within what exists; columns without an index are left to the
+// CLI and to cutover, so a round never scans a whole table.
+SequenceOptions DaemonOptions() {
+  SequenceOptions options;
+  options.scan_unindexed = false;
+  return options;
+}
+
+}  // namespace
+
+SequenceSyncer::SequenceSyncer(asio::any_io_executor strand, const Config& config, const SyncConfig& sync,
+                               std::string target)
+    : strand_(strand),
+      config_(config),
+      sync_(sync),
+      target_name_(std::move(target)),
+      log_(fmt::format("sync {} target {} sequences", sync.name, target_name_)),
+      source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
+              std::chrono::seconds(config.daemon.connect_timeout_s)),
+      target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
+              std::chrono::seconds(config.daemon.connect_timeout_s)),
+      timer_(strand) {}
+
+void SequenceSyncer::Stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+pg::Awaitable<TargetSequencesReport> SequenceSyncer::SyncOnce() {
+  if (!source_.Connected()) co_await source_.Connect();
+  if (!target_.Connected()) co_await target_.Connect();
+  SyncSequenceSet set = co_await LoadSyncSequences(source_, sync_);
+  co_return co_await SyncTargetSequences(target_, set, DaemonOptions());
+}
+
+void SequenceSyncer::LogRound(const TargetSequencesReport& report) {
+  std::vector<std::string> risks;
+  for (const auto& r : report.sequences) {
+    if (r.target_next_after) {
+      log_.Debug("set {} to next value {} (source next {})", r.sequence.Display(), *r.target_next_after, r.source_next);
+    }
+    if (r.at_risk) risks.push_back(DescribeRisk(r, sync_.name, target_name_));
+  }
+  if (risks.empty()) return;
+  std::string message = fmt::format("{} sequence(s) at risk of handing out values the target already holds: {}",
+                                    risks.size(), fmt::join(risks, "; "));
+  int suppressed = 0;
+  if (risks_.Allow(message, suppressed)) {
+    log_.Warning("{}{}", message, suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+  }
+}
+
+pg::Awaitable<void> SequenceSyncer::Run() {
+  while (!stopping_) {
+    std::string failure;
+    try {
+      TargetSequencesReport report = co_await SyncOnce();
+      LogRound(report);
+    } catch (const Error& e) {
+      failure = e.what();
+    } catch (const std::exception& e) {
+      failure = fmt::format("internal error (please report it): {}", e.what());
+    }
+    if (!failure.empty()) {
+      source_.Close();
+      target_.Close();
+      int suppressed = 0;
+      if (failures_.Allow(failure, suppressed)) {
+        log_.Warning("{}; syncing sequences again in the next round{}", failure,
+                     suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+      }
+    }
+    if (stopping_) break;
+    timer_.expires_after(std::chrono::milliseconds(config_.daemon.sequence_sync_interval_ms));
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  log_.Info("stopped");
+}
+
+}  // namespace pgtandem
