@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -28,8 +29,12 @@ Error Refuse(const SyncConfig& sync, const pg::Connection& target, const std::st
   return Error(ErrorKind::kState, fmt::format("sync '{}' target '{}': {}", sync.name, target.Node(), why));
 }
 
+// The captured transactions of a table: its row deltas and its TRUNCATEs (a
+// transaction that only truncates leaves no row delta).
 pg::Awaitable<std::vector<uint64_t>> DistinctTxids(pg::Connection& node, int table_id) {
-  pg::Result rows = co_await node.Exec(fmt::format("SELECT DISTINCT txid::text FROM pgtandem.d_{}", table_id));
+  pg::Result rows = co_await node.Exec(fmt::format(
+      "SELECT txid::text FROM pgtandem.d_{0} UNION SELECT txid::text FROM pgtandem.truncate_log WHERE table_id = {0}",
+      table_id));
   std::vector<uint64_t> txids;
   txids.reserve(static_cast<size_t>(rows.Rows()));
   for (int row = 0; row < rows.Rows(); ++row) txids.push_back(static_cast<uint64_t>(rows.GetInt(row, 0)));
@@ -62,6 +67,7 @@ pg::Awaitable<RestoredCapture> ReadRestored(pg::Connection& target, const std::v
 struct SourceNow {
   std::vector<TableTxids> txids;
   std::vector<uint64_t> running;
+  uint64_t xmax = 0;
   std::vector<std::pair<XidSnapshot, std::string>> boundaries;  // newest first, with when taken
   uint64_t purged_below = 0;                                    // the highest horizon among the sync's tables
 };
@@ -70,7 +76,9 @@ pg::Awaitable<SourceNow> ReadSourceNow(pg::Connection& source, const std::vector
   SourceNow now;
   co_await source.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   pg::Result snapshot = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
-  now.running = XidSnapshot::Parse(snapshot.Get(0, 0)).xip;
+  XidSnapshot current = XidSnapshot::Parse(snapshot.Get(0, 0));
+  now.running = current.xip;
+  now.xmax = current.xmax;
   for (const auto& table : tables) {
     std::vector<uint64_t> txids = co_await DistinctTxids(source, table.id);
     now.txids.push_back({table.id, std::move(txids)});
@@ -85,6 +93,26 @@ pg::Awaitable<SourceNow> ReadSourceNow(pg::Connection& source, const std::vector
   }
   co_await source.Exec("COMMIT");
   co_return now;
+}
+
+// A restored copy can only hold captured transactions of the source. Rows
+// written on the target after it was restored (an application, a cron job
+// that came along in a physical copy) were captured there with txids that
+// look like the source's, and would move the starting point past real source
+// changes: refuse rather than lose them.
+std::optional<uint64_t> ForeignTxid(const RestoredCapture& restored, const SourceNow& now, uint64_t source_xmax) {
+  for (const auto& table : restored.txids) {
+    const std::vector<uint64_t>* on_source = nullptr;
+    for (const auto& t : now.txids) {
+      if (t.table_id == table.table_id) on_source = &t.txids;
+    }
+    for (uint64_t txid : table.txids) {
+      if (txid >= source_xmax) return txid;
+      bool purged = txid < now.purged_below || txid < restored.purge_floor;
+      if (!purged && on_source && !std::binary_search(on_source->begin(), on_source->end(), txid)) return txid;
+    }
+  }
+  return std::nullopt;
 }
 
 // Where catch-up starts: an exact boundary from "pgtandem snapshot" when one
@@ -171,6 +199,13 @@ pg::Awaitable<BootstrapReport> BootstrapRestored(pg::Connection& source, pg::Con
                                              fmt::join(restored.missing_tables, ", ")));
     }
     SourceNow now = co_await ReadSourceNow(source, tables);
+    if (auto foreign = ForeignTxid(restored, now, now.xmax)) {
+      throw Refuse(sync, target, fmt::format(
+          "the restored copy holds captured changes the source never made (transaction {}): something wrote on the "
+          "target after it was restored, before bootstrap. Those writes cannot be told apart from the source's. "
+          "Restore the snapshot again and keep every writer (applications, cron jobs) away from the target until "
+          "bootstrap has run", *foreign));
+    }
     auto [snapshot, how] = StartingPoint(restored, now);
     if (now.purged_below > snapshot.xmin) {
       throw Refuse(sync, target, fmt::format(

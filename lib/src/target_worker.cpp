@@ -95,8 +95,11 @@ pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await CheckDeltasKept(source_, sync_.name, target_name_, progress, install_id);
   progress.source_install = install_id;
   co_await ClearErrorOnSource(source_, sync_.name, target_name_);
-  if (progress.batches == 0) {
+  if (progress.applied_snapshot == kBeginningSnapshot) {
     log_.Info("connected; no batch applied yet, so every change captured since install will be applied");
+  } else if (progress.batches == 0) {
+    log_.Info("connected; catching up from source snapshot {}, where bootstrap placed this target",
+              progress.applied_snapshot);
   } else {
     log_.Info("connected; {} batches applied so far, through source snapshot {}{}", progress.batches,
               progress.applied_snapshot, progress.window_end ? ", resuming inside a window" : "");

@@ -201,6 +201,99 @@ PgCluster::PgCluster(std::string label, std::vector<std::string> extra_settings)
 
 PgCluster::~PgCluster() { Destroy(); }
 
+PgCluster::PgCluster(NoServer, std::string label)
+    : label_(std::move(label)), port_(ReclaimAbandonedCluster) {
+  base_dir_ = MakeBaseDir(label_);
+  data_dir_ = base_dir_ / "data";
+  log_file_ = data_dir_ / "server.log";
+  try {
+    port_.WriteNote(base_dir_.string());
+  } catch (...) {
+    Destroy();
+    throw;
+  }
+}
+
+std::unique_ptr<PgCluster> PgCluster::FromBaseBackup(const PgCluster& source, std::string label,
+                                                     std::vector<std::string> extra_settings) {
+  // From here on the destructor stops and deletes whatever exists, also when
+  // a step below throws.
+  std::unique_ptr<PgCluster> copy(new PgCluster(NoServer{}, std::move(label)));
+  copy->BaseBackup(source);
+  copy->MakeIndependent(extra_settings);
+  copy->Start();
+  if (const std::string in_recovery = copy->Query1("SELECT pg_is_in_recovery()"); in_recovery != "f") {
+    throw std::runtime_error(copy->Describe() + "the copy of PgCluster '" + source.label_ +
+                             "' came up as a standby (pg_is_in_recovery() = '" + in_recovery + "')");
+  }
+  return copy;
+}
+
+void PgCluster::BaseBackup(const PgCluster& source) {
+  // Run as the cluster owner: the data dir it writes must belong to the user
+  // that runs the server. --no-sync as for initdb: nothing here must survive a
+  // power loss. pg_basebackup creates DataDir() itself (it must not exist).
+  const RunResult result =
+      RunTool("pg_basebackup", {"-D", data_dir_, "-X", "stream", "--checkpoint=fast", "--no-sync",
+                                "-d", source.Dsn()});
+  if (result.exit_code != 0) {
+    throw std::runtime_error(Describe() + "pg_basebackup of PgCluster '" + source.label_ + "' failed (exit " +
+                             std::to_string(result.exit_code) + "):\n" + LastLines(result.output, 30));
+  }
+}
+
+void PgCluster::MakeIndependent(const std::vector<std::string>& extra_settings) {
+  // Either file would start the copy in recovery: as a standby, or to a
+  // recovery target. Without them it runs crash recovery from the backup
+  // label to the end of the streamed WAL, then accepts writes.
+  for (const char* signal_file : {"standby.signal", "recovery.signal"}) {
+    std::error_code ignored;
+    fs::remove(data_dir_ / signal_file, ignored);
+  }
+  // The source's server log came along in the copy; this cluster's log
+  // starts empty (pg_ctl -l creates it again, as the server's user).
+  {
+    std::error_code ignored;
+    fs::remove(log_file_, ignored);
+  }
+  // postgresql.auto.conf is read after postgresql.conf, so a key set there
+  // (by ALTER SYSTEM on the source, or pg_basebackup -R) would beat the lines
+  // appended below: drop those keys from it. Rewritten in place, so the file
+  // keeps its owner.
+  const fs::path auto_conf = data_dir_ / "postgresql.auto.conf";
+  if (fs::exists(auto_conf)) {
+    std::istringstream lines(ReadFile(auto_conf));
+    std::string kept;
+    for (std::string line; std::getline(lines, line);) {
+      std::size_t start = line.find_first_not_of(" \t");
+      std::string key = start == std::string::npos ? "" : line.substr(start);
+      key = key.substr(0, key.find_first_of(" \t="));
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (key == "port" || key == "listen_addresses" || key == "unix_socket_directories" ||
+          key == "primary_conninfo" || key == "primary_slot_name") {
+        continue;
+      }
+      kept += line + "\n";
+    }
+    std::ofstream out(auto_conf, std::ios::trunc);
+    out << kept;
+    out.close();
+    if (!out) throw std::runtime_error(Describe() + "cannot rewrite " + auto_conf.string());
+  }
+  std::ofstream conf(data_dir_ / "postgresql.conf", std::ios::app);
+  conf << "\n# ---- pgtandem test harness: this cluster is a physical copy, a server of its own ----\n"
+       << "# The lines above are the source's; its port and socket dir are replaced here.\n"
+       << "listen_addresses = '127.0.0.1'\n"
+       << "port = " << Port() << "\n"
+       << "unix_socket_directories = '" << base_dir_.string() << "'\n";
+  if (!extra_settings.empty()) {
+    conf << "# Requested by the test; last, so they override the lines above.\n";
+    for (const auto& line : extra_settings) conf << line << "\n";
+  }
+  conf.close();
+  if (!conf) throw std::runtime_error(Describe() + "cannot append to postgresql.conf");
+}
+
 std::string PgCluster::Dsn(std::string_view dbname, std::string_view user) const {
   return "host=127.0.0.1 port=" + std::to_string(Port()) + " dbname=" + ConninfoValue(dbname) +
          " user=" + ConninfoValue(user);

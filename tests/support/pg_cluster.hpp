@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,21 @@ class PgCluster {
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
+
+  // A physical copy of `source`, started as a server of its own: what a DBA
+  // gets from pg_basebackup (or a disk snapshot) restored on a new host.
+  // Takes `pg_basebackup -X stream --checkpoint=fast` of the running source
+  // (writes may go on meanwhile) into a fresh temp dir, then, since the copy's
+  // postgresql.conf carries the source's port and socket dir, points it at its
+  // own reserved port and its own temp dir (also overriding those keys in
+  // postgresql.auto.conf), removes standby.signal and recovery.signal, and
+  // starts it: it runs crash recovery up to the end of the backup and comes up
+  // read-write, never as a standby (checked). The source's other settings,
+  // including its `extra_settings`, carry over; `extra_settings` here are
+  // appended last. Same guarantees as the constructor: loopback only, stopped
+  // and deleted on destruction or when this throws.
+  static std::unique_ptr<PgCluster> FromBaseBackup(const PgCluster& source, std::string label,
+                                                   std::vector<std::string> extra_settings = {});
 
   int Port() const { return port_.Port(); }
 
@@ -58,6 +74,12 @@ class PgCluster {
                                               std::string_view dbname = "postgres") const;
 
  private:
+  struct NoServer {};
+  // Reserves the port and the temp dir only; FromBaseBackup fills DataDir().
+  PgCluster(NoServer, std::string label);
+  void BaseBackup(const PgCluster& source);
+  // Rewrites the copy's settings so that it runs as its own server.
+  void MakeIndependent(const std::vector<std::string>& extra_settings);
   void InitDb();
   void WriteSettings(const std::vector<std::string>& extra_settings);
   // Stops (immediately) and deletes everything; never throws.

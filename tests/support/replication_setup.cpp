@@ -58,6 +58,13 @@ std::string ReplicationSetup::DefaultConfig() const {
 }})", nodes, names, tables_json_, extra_json_);
 }
 
+void ReplicationSetup::ReplaceTarget(int i, std::unique_ptr<PgCluster> cluster) {
+  if (!cluster) throw std::invalid_argument("ReplaceTarget: no cluster given for " + TargetName(i));
+  // Swapped first, so the replaced cluster is stopped and deleted as `cluster` goes out of scope.
+  std::swap(targets_.at(static_cast<size_t>(i)), cluster);
+  WriteConfig(DefaultConfig());
+}
+
 void ReplicationSetup::WriteConfig(const std::string& json) {
   std::ofstream(config_path_) << json;
 }

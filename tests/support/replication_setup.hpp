@@ -26,6 +26,11 @@ class ReplicationSetup {
   PgCluster& Source() { return *source_; }
   PgCluster& Target(int i) { return *targets_.at(static_cast<size_t>(i)); }
   int Targets() const { return static_cast<int>(targets_.size()); }
+  // Makes `cluster` (a physical copy of the source, say) target i: node
+  // TargetName(i) points at it from now on, the cluster it replaces is stopped
+  // and deleted, and the config is rewritten with DefaultConfig(), replacing
+  // any config the test wrote. `cluster` must hold database kDatabase.
+  void ReplaceTarget(int i, std::unique_ptr<PgCluster> cluster);
   // Node names in the config: "source", "t0", "t1", ...
   static std::string TargetName(int i) { return "t" + std::to_string(i); }
   const std::filesystem::path& Dir() const { return dir_; }
