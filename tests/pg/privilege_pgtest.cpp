@@ -28,7 +28,7 @@ bool LogContains(ChildProcess& daemon, const std::string& text) { return daemon.
 
 }  // namespace
 
-TEST_CASE("capture runs for a table owner that is not a superuser; the target role needs one grant", "[pg]") {
+TEST_CASE("capture runs for a table owner that is not a superuser, and the target role needs one grant", "[pg]") {
   ReplicationSetup setup("privilege", 1, kSchema, R"(["public.*"])");
   setup.Source().Exec(R"(
 CREATE ROLE migrator LOGIN; CREATE ROLE app LOGIN;
