@@ -141,3 +141,39 @@ TEST_CASE("a restored target whose column type changed is refused, the differenc
 }
 
 }  // namespace pgtandem::test
+
+namespace pgtandem::test {
+
+TEST_CASE("a snapshot older than the deltas the source still keeps is refused", "[scenario]") {
+  using namespace std::chrono_literals;
+  ReplicationSetup setup("purged", 2, kSampleSchema, kSampleTables, {}, true);
+  std::string both = setup.DefaultConfig();
+  std::string only_t0 = both;
+  only_t0.replace(only_t0.find(R"(["t0", "t1"])"), 12, R"(["t0"])");
+  setup.WriteConfig(only_t0);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  RunResult dumped = Run({PgBinary("pg_dump"), "--format=custom", "--file", (setup.Dir() / "old.dump").string(),
+                          "--dbname=" + setup.Source().Dsn(kDatabase)});
+  REQUIRE(dumped.exit_code == 0);
+  for (int i : {0, 1}) {
+    RunResult restored = Run({PgBinary("pg_restore"), "--dbname=" + setup.Target(i).Dsn(kDatabase),
+                              (setup.Dir() / "old.dump").string()});
+    REQUIRE(restored.exit_code == 0);
+  }
+  REQUIRE(setup.Pgtandem({"bootstrap", "--target", "t0"}).exit_code == 0);
+  {
+    ChildProcess daemon = setup.StartDaemon();
+    setup.Source().Exec("INSERT INTO scratch SELECT g, 'after the dump' FROM generate_series(1, 100) g", kDatabase);
+    setup.WaitEqual(60s, {0});
+    WaitUntil([&] { return setup.Source().Query1("SELECT count(*) FROM pgtandem.captured_table "
+                                                 "WHERE purged_below IS NOT NULL", kDatabase) != "0"; },
+              30s, "the source to purge what t0 applied");
+  }
+  setup.WriteConfig(both);
+  RunResult refused = setup.Pgtandem({"bootstrap", "--target", "t1"});
+  INFO(refused.output);
+  REQUIRE(refused.exit_code == 6);
+  REQUIRE_THAT(refused.output, Contains("older than the oldest change still kept"));
+}
+
+}  // namespace pgtandem::test
