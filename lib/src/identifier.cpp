@@ -35,6 +35,28 @@ std::string QuoteIdent(std::string_view name) { return QuoteWith(name, '"'); }
 
 std::string QuoteLiteral(std::string_view text) { return QuoteWith(text, '\''); }
 
+std::string TextArrayLiteral(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    if (!item) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string TextArrayLiteral(const std::vector<std::string>& items) {
+  return TextArrayLiteral(std::vector<std::optional<std::string>>(items.begin(), items.end()));
+}
+
 std::string TableName::Quoted() const { return QuoteIdent(schema) + "." + QuoteIdent(name); }
 
 std::string TableName::Display() const { return DisplayPart(schema) + "." + DisplayPart(name); }

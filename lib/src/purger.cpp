@@ -26,19 +26,6 @@ HAVING bool_and(pr.xmin IS NOT NULL))";
 // Deleting in slices keeps each purge transaction short on a busy source.
 constexpr int kSlice = 50000;
 
-std::string ArrayLiteral(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const auto& item : items) {
-    if (out.size() > 1) out += ",";
-    out += '"';
-    for (char c : item) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 }  // namespace
 
@@ -66,7 +53,7 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
       targets.push_back(target);
     }
   }
-  pg::Result tables = co_await connection_.Exec(kPurgeableSql, ArrayLiteral(syncs), ArrayLiteral(targets));
+  pg::Result tables = co_await connection_.Exec(kPurgeableSql, TextArrayLiteral(syncs), TextArrayLiteral(targets));
   int64_t purged = 0;
   for (int row = 0; row < tables.Rows() && !stopping_; ++row) {
     std::string delta = fmt::format("pgtandem.d_{}", tables.Get(row, 0));

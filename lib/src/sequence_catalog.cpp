@@ -128,24 +128,6 @@ SELECT u.i, n.nspname, t.relname, a.attname, {}
 // and statements of a sane length.
 constexpr size_t kChunk = 100;
 
-// A text[] literal; nullopt items become NULL.
-std::string ArrayLiteral(const std::vector<std::optional<std::string>>& items) {
-  std::string out = "{";
-  for (const auto& item : items) {
-    if (out.size() > 1) out += ',';
-    if (!item) {
-      out += "NULL";
-      continue;
-    }
-    out += '"';
-    for (char c : *item) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 SequenceDefinition ReadDefinition(const pg::Result& result, int row, int first) {
   SequenceDefinition d;
@@ -215,8 +197,8 @@ pg::Awaitable<std::vector<TargetSide>> FindOnTarget(pg::Connection& target,
     owner_columns.push_back(s.owner ? std::optional(s.owner->column) : std::nullopt);
   }
   std::string sql = fmt::format(kTargetSequencesSql, kDefinitionColumns);
-  pg::Result found = co_await target.Exec(sql, ArrayLiteral(schemas), ArrayLiteral(names), ArrayLiteral(owner_schemas),
-                                          ArrayLiteral(owner_tables), ArrayLiteral(owner_columns));
+  pg::Result found = co_await target.Exec(sql, TextArrayLiteral(schemas), TextArrayLiteral(names), TextArrayLiteral(owner_schemas),
+                                          TextArrayLiteral(owner_tables), TextArrayLiteral(owner_columns));
   // A target sequence matched by name is never also another source sequence's through its column.
   std::map<std::string, int64_t> best_rank;
   for (int row = 0; row < found.Rows(); ++row) {
@@ -267,8 +249,8 @@ pg::Awaitable<void> AddSourceColumns(pg::Connection& target, const std::vector<S
       columns.push_back(column.column);
     }
   }
-  pg::Result rows = co_await target.Exec(fmt::format(kColumnsByNameSql, kColumnTraits), ArrayLiteral(index),
-                                         ArrayLiteral(schemas), ArrayLiteral(tables), ArrayLiteral(columns));
+  pg::Result rows = co_await target.Exec(fmt::format(kColumnsByNameSql, kColumnTraits), TextArrayLiteral(index),
+                                         TextArrayLiteral(schemas), TextArrayLiteral(tables), TextArrayLiteral(columns));
   for (int row = 0; row < rows.Rows(); ++row) {
     AddColumn(sides[static_cast<size_t>(rows.GetInt(row, 0))].feeds, ReadColumn(rows, row, 1));
   }
@@ -281,7 +263,7 @@ pg::Awaitable<void> AddTargetColumns(pg::Connection& target, std::vector<TargetS
     if (side.sequence) oids.push_back(side.sequence->oid);
   }
   if (oids.empty()) co_return;
-  auto fed = co_await LoadFedColumns(target, ArrayLiteral(oids));
+  auto fed = co_await LoadFedColumns(target, TextArrayLiteral(oids));
   for (auto& side : sides) {
     if (!side.sequence) continue;
     for (auto& column : fed[side.sequence->oid]) AddColumn(side.feeds, std::move(column));

@@ -68,7 +68,7 @@ pg::Awaitable<void> ReadFromSource(pg::Connection& source, const SyncConfig& syn
 }
 
 pg::Awaitable<SyncStatus> ReadSync(boost::asio::any_io_executor executor, const Config& config, const SyncConfig& sync) {
-  SyncStatus status{sync.name, sync.source, false, {}, {}};
+  SyncStatus status{sync.name, sync.source, false, {}, {}, {}};
   for (const auto& target : sync.targets) {
     TargetStatus& t = status.targets.emplace_back();
     t.target = target;

@@ -1,8 +1,10 @@
 // Identifiers and qualified names that are always quoted when they reach SQL.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgtandem {
 
@@ -10,6 +12,9 @@ namespace pgtandem {
 std::string QuoteIdent(std::string_view name);
 // 'text' with embedded single quotes doubled (standard_conforming_strings = on).
 std::string QuoteLiteral(std::string_view text);
+// A text[] value, e.g. {"a","b \"c\"",NULL}, to pass as a query parameter; nullopt items are NULL.
+std::string TextArrayLiteral(const std::vector<std::optional<std::string>>& items);
+std::string TextArrayLiteral(const std::vector<std::string>& items);
 
 // schema.table as stored in the catalog (unquoted, case-sensitive).
 struct TableName {
