@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "pgtandem/key_join.hpp"
+
 namespace pgtandem {
 namespace {
 
@@ -11,7 +13,7 @@ constexpr std::string_view kInsufficientPrivilege = "42501";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 
-std::string KeyJoin(const CapturedTable& table) {
+std::string KeyEquality(const CapturedTable& table) {
   std::string join;
   for (const auto& column : table.key_columns) {
     if (!join.empty()) join += " AND ";
@@ -76,8 +78,22 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
                                      fmt::format("COPY {} FROM STDIN", KeyTable(table)));
   stats.keys += keys.rows;
   if (keys.rows == 0) co_return;
+  KeyJoin target_join = KeyJoin::kIndexProbes;
+  KeyJoin source_join = KeyJoin::kIndexProbes;
+  if (keys.rows >= kKeysWorthAScan) {
+    double target_pages = co_await RelationPages(target_, table);
+    double source_pages = co_await RelationPages(source, table);
+    target_join = ChooseKeyJoin(keys.rows, target_pages, pg::Side::kTarget);
+    source_join = ChooseKeyJoin(keys.rows, source_pages, pg::Side::kSource);
+  }
+  co_await target_.Exec(KeyJoinSettingsSql(target_join));
+  co_await source.Exec(KeyJoinSettingsSql(source_join));
+  if (keys.rows >= kKeysWorthAScan) {
+    log_.Debug("table {}: {} keys, matched by {} on the source and by {} on the target", table.name.Quoted(), keys.rows,
+               Describe(source_join), Describe(target_join));
+  }
   co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {}", table.Target(), KeyTable(table),
-                                    KeyJoin(table)));
+                                    KeyEquality(table)));
   auto rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
                                      fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
   stats.rows += rows.rows;

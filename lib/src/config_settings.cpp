@@ -69,10 +69,10 @@ constexpr SettingSpec Choice(std::string_view path, std::string_view default_val
 constexpr SettingSpec kSettings[] = {
     // path, default, unit, min, max, reloadable, description
     Integer<&Config::batch, &BatchConfig::max_rows>(
-        "batch.max_rows", 250'000, "rows", 1, 100'000'000, kReload,
+        "batch.max_rows", 1'000'000, "rows", 1, 100'000'000, kReload,
         "Most delta rows one batch carries to a target in one transaction."),
     Integer<&Config::batch, &BatchConfig::max_bytes>(
-        "batch.max_bytes", 64 << 20, "bytes", 64 << 10, int64_t{16} << 30, kReload,
+        "batch.max_bytes", 256 << 20, "bytes", 64 << 10, int64_t{16} << 30, kReload,
         "Most row data one batch carries; a batch ends at whichever limit comes first."),
     Integer<&Config::daemon, &DaemonConfig::threads>(
         "daemon.threads", 2, "threads", 1, 256, kRestart,

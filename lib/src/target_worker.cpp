@@ -86,7 +86,7 @@ void TargetWorker::AdaptBudget(const ApplyStats& stats) {
 pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await source_.Connect();
   co_await target_.Connect();
-  applier_ = std::make_unique<Applier>(target_, sync_.name);
+  applier_ = std::make_unique<Applier>(target_, sync_.name, log_);
   prepared_ = false;
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();

@@ -80,8 +80,8 @@ TEST_CASE("Config allows comments") {
 
 TEST_CASE("Config fills omitted settings from the settings table") {
   const Config config = Parse(Minimal());
-  CHECK(config.batch.max_rows == 250000);
-  CHECK(config.batch.max_bytes == 67108864);
+  CHECK(config.batch.max_rows == 1000000);
+  CHECK(config.batch.max_bytes == 268435456);
   CHECK(config.daemon.threads == 2);
   CHECK(config.daemon.poll_interval_ms == 1000);
   CHECK(config.daemon.purge_interval_ms == 10000);

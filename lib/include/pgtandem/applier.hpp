@@ -6,6 +6,7 @@
 
 #include "pgtandem/batch_reader.hpp"
 #include "pgtandem/catalog.hpp"
+#include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
 #include "pgtandem/progress.hpp"
 
@@ -33,7 +34,8 @@ pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& rel
 
 class Applier {
  public:
-  Applier(pg::Connection& target, std::string sync) : target_(target), sync_(std::move(sync)) {}
+  Applier(pg::Connection& target, std::string sync, const Logger& log)
+      : target_(target), sync_(std::move(sync)), log_(log) {}
 
   // Once per connection: replica mode (no target triggers or foreign-key
   // checks on replicated rows) and a temporary key table per replicated table.
@@ -50,6 +52,7 @@ class Applier {
 
   pg::Connection& target_;
   std::string sync_;
+  const Logger& log_;
 };
 
 }  // namespace pgtandem
