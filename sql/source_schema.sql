@@ -71,16 +71,6 @@ CREATE TABLE IF NOT EXISTS pgtandem.boundary (
     taken_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
--- Statement-level wake-up for the daemon. NOTIFY deduplicates within a
--- transaction, so a transaction notifies once however many rows it writes.
-CREATE OR REPLACE FUNCTION pgtandem.notify() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    PERFORM pg_catalog.pg_notify('pgtandem', '');
-    RETURN NULL;
-END
-$fn$;
-
 -- TRUNCATE leaves no rows to name: it is logged here, naming the relation
 -- truncated (a partition, when one partition is truncated). The applier
 -- empties that relation on the target, so a forged entry would destroy data:
@@ -96,27 +86,22 @@ CREATE OR REPLACE FUNCTION pgtandem.capture_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
     INSERT INTO pgtandem.truncate_log (table_id, relid) VALUES (TG_ARGV[0]::integer, TG_RELID);
+    PERFORM pg_catalog.pg_notify('pgtandem', '');
     RETURN NULL;
 END
 $fn$;
 -- Nobody else may attach it to a table of theirs and log truncates at will.
 REVOKE EXECUTE ON FUNCTION pgtandem.capture_truncate() FROM PUBLIC;
 
--- Puts the statement-level triggers on `rel` (a table or one of its
--- partitions) unless it has them. TRUNCATE of one partition, and writes
--- straight into a partition, do not fire the parent's statement triggers.
-CREATE OR REPLACE FUNCTION pgtandem.add_statement_triggers(rel regclass, table_id integer) RETURNS void
+-- Puts the TRUNCATE trigger on `rel` (a table or one of its partitions)
+-- unless it has it: TRUNCATE of one partition does not fire its parent's.
+CREATE OR REPLACE FUNCTION pgtandem.add_truncate_trigger(rel regclass, table_id integer) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_truncate') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER pgtandem_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT '
             'EXECUTE FUNCTION pgtandem.capture_truncate(%L)', rel, table_id);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_notify') THEN
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER pgtandem_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-            'FOR EACH STATEMENT EXECUTE FUNCTION pgtandem.notify()', rel);
     END IF;
 END
 $fn$;
@@ -184,6 +169,10 @@ BEGIN
 
     -- An AFTER trigger sees the row as finally written, after any BEFORE
     -- trigger of the application changed it. A key change records both keys.
+    -- The daemon is woken once per transaction: NOTIFY takes a cluster-wide
+    -- lock at commit, and a transaction-local setting remembers it was sent
+    -- (a rolled-back savepoint forgets both). A busy source can turn it off
+    -- with pgtandem.notify = off and rely on daemon.poll_interval_ms.
     EXECUTE pg_catalog.format($body$
 CREATE OR REPLACE FUNCTION pgtandem.%1$I() RETURNS trigger LANGUAGE plpgsql AS $capture$
 BEGIN
@@ -193,6 +182,12 @@ BEGIN
         INSERT INTO pgtandem.%2$I (%3$s) VALUES (%4$s);
         IF TG_OP = 'UPDATE' AND ROW(%5$s) IS DISTINCT FROM ROW(%4$s) THEN
             INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
+        END IF;
+    END IF;
+    IF pg_catalog.current_setting('pgtandem.notified', true) IS DISTINCT FROM 'on' THEN
+        PERFORM pg_catalog.set_config('pgtandem.notified', 'on', true);
+        IF pg_catalog.current_setting('pgtandem.notify', true) IS DISTINCT FROM 'off' THEN
+            PERFORM pg_catalog.pg_notify('pgtandem', '');
         END IF;
     END IF;
     RETURN NULL;
@@ -207,10 +202,10 @@ $capture$$body$, v_function, v_delta, v_list, v_new, v_old);
             'FOR EACH ROW EXECUTE FUNCTION pgtandem.%I()', rel, v_function);
     END IF;
     FOR v_part IN SELECT relid FROM pg_catalog.pg_partition_tree(rel) LOOP
-        PERFORM pgtandem.add_statement_triggers(v_part, v_id);
+        PERFORM pgtandem.add_truncate_trigger(v_part, v_id);
     END LOOP;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(rel)) THEN
-        PERFORM pgtandem.add_statement_triggers(rel, v_id);
+        PERFORM pgtandem.add_truncate_trigger(rel, v_id);
     END IF;
     RETURN v_id;
 END

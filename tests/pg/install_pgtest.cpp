@@ -45,7 +45,7 @@ TEST_CASE("install is idempotent, adds tables the config gains, and uninstall le
   INFO(grown.output);
   REQUIRE(grown.exit_code == 0);
   REQUIRE_THAT(grown.output, Contains("added    \"Billing\".\"Invoices\""));
-  REQUIRE(setup.Source().Query1("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtandem%'", kDatabase) == "6");
+  REQUIRE(setup.Source().Query1("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtandem%'", kDatabase) == "4");
 
   RunResult removed = setup.Pgtandem({"uninstall", "--node", "source"});
   INFO(removed.output);
