@@ -30,33 +30,6 @@ SELECT t.id, t.schema_name, t.table_name, c.relkind = 'p', t.key_columns, t.reli
  WHERE s.sync = $1
  ORDER BY t.id)";
 
-// Parses a one-dimensional text[] literal of identifiers as PostgreSQL prints it.
-std::vector<std::string> ParseTextArray(std::string_view text) {
-  std::vector<std::string> out;
-  if (text.size() < 2) return out;
-  text = text.substr(1, text.size() - 2);
-  std::string item;
-  bool quoted = false, was_quoted = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '\\' && i + 1 < text.size()) item += text[++i];
-      else if (c == '"') quoted = false;
-      else item += c;
-    } else if (c == '"') {
-      quoted = was_quoted = true;
-    } else if (c == ',') {
-      out.push_back(std::move(item));
-      item.clear();
-      was_quoted = false;
-    } else {
-      item += c;
-    }
-  }
-  if (!item.empty() || was_quoted) out.push_back(std::move(item));
-  return out;
-}
-
 bool MatchesAny(const std::vector<TablePattern>& patterns, const TableName& table) {
   return std::any_of(patterns.begin(), patterns.end(), [&](const TablePattern& p) { return p.Matches(table); });
 }

@@ -61,4 +61,30 @@ std::string TableName::Quoted() const { return QuoteIdent(schema) + "." + QuoteI
 
 std::string TableName::Display() const { return DisplayPart(schema) + "." + DisplayPart(name); }
 
+std::vector<std::string> ParseTextArray(std::string_view text) {
+  std::vector<std::string> out;
+  if (text.size() < 2) return out;
+  text = text.substr(1, text.size() - 2);
+  std::string item;
+  bool quoted = false, was_quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '\\' && i + 1 < text.size()) item += text[++i];
+      else if (c == '"') quoted = false;
+      else item += c;
+    } else if (c == '"') {
+      quoted = was_quoted = true;
+    } else if (c == ',') {
+      out.push_back(std::move(item));
+      item.clear();
+      was_quoted = false;
+    } else {
+      item += c;
+    }
+  }
+  if (!item.empty() || was_quoted) out.push_back(std::move(item));
+  return out;
+}
+
 }  // namespace pgtandem

@@ -134,6 +134,16 @@ pg::Awaitable<Progress> TargetWorker::ApplyBatch(BatchReader& reader, const Batc
   co_return result->progress;
 }
 
+std::vector<CapturedTable*> TargetWorker::TablesOf(const Batch& batch) {
+  std::vector<CapturedTable*> tables;
+  for (const auto& segment : batch.segments) {
+    for (auto& table : tables_) {
+      if (table.id == segment.table->id) tables.push_back(&table);
+    }
+  }
+  return tables;
+}
+
 // The source's copy of the progress drives purging and status; refreshing it
 // after every batch would add a write transaction on the source per batch.
 pg::Awaitable<void> TargetWorker::CopyProgress(const Progress& progress, bool force) {
@@ -163,6 +173,7 @@ pg::Awaitable<void> TargetWorker::Session() {
       if (!progress.window_end) co_await LoadTables();
       continue;
     }
+    co_await schema_guard_.Check(source_, target_, TablesOf(*batch));
     split = split || batch->next.window_end.has_value();
     progress = co_await ApplyBatch(reader, *batch, split && !consistent_next_);
     consistent_next_ = false;

@@ -15,6 +15,8 @@ std::string QuoteLiteral(std::string_view text);
 // A text[] value, e.g. {"a","b \"c\"",NULL}, to pass as a query parameter; nullopt items are NULL.
 std::string TextArrayLiteral(const std::vector<std::optional<std::string>>& items);
 std::string TextArrayLiteral(const std::vector<std::string>& items);
+// The items of a one-dimensional text[] of identifiers as PostgreSQL prints it.
+std::vector<std::string> ParseTextArray(std::string_view text);
 
 // schema.table as stored in the catalog (unquoted, case-sensitive).
 struct TableName {

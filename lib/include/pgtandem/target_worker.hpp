@@ -12,6 +12,7 @@
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/schema_guard.hpp"
 
 namespace pgtandem {
 
@@ -37,6 +38,8 @@ class TargetWorker {
   pg::Awaitable<Progress> ApplyBatch(BatchReader& reader, const Batch& batch, bool split);
   pg::Awaitable<void> CopyProgress(const Progress& progress, bool force);
   pg::Awaitable<void> LoadTables();
+  // The worker's own (mutable) entries for a batch's tables.
+  std::vector<CapturedTable*> TablesOf(const Batch& batch);
   pg::Awaitable<void> WaitForWork();
   pg::Awaitable<void> RecordError(const std::string& message);
   void AdaptBudget(const ApplyStats& stats);
@@ -50,6 +53,7 @@ class TargetWorker {
   pg::Connection target_;
   std::vector<CapturedTable> tables_;
   std::unique_ptr<Applier> applier_;
+  SchemaGuard schema_guard_{log_};
   boost::asio::steady_timer wake_timer_;
   boost::asio::steady_timer retry_timer_;
   bool wake_pending_ = false;

@@ -1,0 +1,79 @@
+// DDL on a replicated table while the daemon runs: the sync that replicates
+// it stops before applying a wrong batch, says what differs and how to fix
+// it, resumes by itself once both nodes match; other syncs go on.
+#include <csignal>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "support/replication_setup.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kSchema = R"(
+CREATE TABLE orders (id integer PRIMARY KEY, amount integer NOT NULL);
+CREATE TABLE events (id integer PRIMARY KEY, what text);
+)";
+
+// The last error the daemon recorded on the source for sync `sync`, "" when none.
+std::string LastError(ReplicationSetup& setup, const std::string& sync) {
+  return setup.Source().Query1(
+      "SELECT coalesce((SELECT last_error FROM pgtandem.target_progress WHERE sync = '" + sync + "'), '')", kDatabase);
+}
+
+}  // namespace
+
+TEST_CASE("a column added on the source stops its sync until the target has it too, other syncs go on", "[scenario]") {
+  ReplicationSetup setup("drift", 1, kSchema, R"(["public.orders"])");
+  std::string config = setup.DefaultConfig();
+  std::string first_sync = R"("tables": ["public.orders"] })";
+  REQUIRE(config.find(first_sync) != std::string::npos);
+  config.replace(config.find(first_sync), first_sync.size(),
+                 first_sync + R"(, { "name": "other", "source": "source", "targets": ["t0"], "tables": ["public.events"] })");
+  setup.WriteConfig(config);
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 100) i", kDatabase);
+  setup.WaitEqual(60s);
+
+  setup.Source().Exec("ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'none'", kDatabase);
+  setup.Source().Exec("UPDATE orders SET note = 'vip', amount = amount + 1 WHERE id <= 10", kDatabase);
+  WaitUntil([&] { return LastError(setup, "app").find("note") != std::string::npos; }, 30s,
+            "sync app to record why it stopped");
+  std::string error = LastError(setup, "app");
+  INFO(error);
+  CHECK(error.find("table public.orders: column \"note\" (text) is missing on the target") != std::string::npos);
+  CHECK(error.find("resumes by itself") != std::string::npos);
+  // Nothing of the changed table was applied with the old column list.
+  CHECK(setup.Target(0).Query1("SELECT sum(amount) FROM orders", kDatabase) == "5050");
+
+  setup.Source().Exec("INSERT INTO events VALUES (1, 'still replicating')", kDatabase);
+  WaitUntil([&] { return setup.Target(0).Query1("SELECT count(*) FROM events", kDatabase) == "1"; }, 30s,
+            "sync other to go on");
+
+  setup.Target(0).Exec("ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'none'", kDatabase);
+  setup.WaitEqual(60s);
+  CHECK(setup.Target(0).Query1("SELECT count(*) FROM orders WHERE note = 'vip'", kDatabase) == "10");
+  WaitUntil([&] { return LastError(setup, "app").empty(); }, 30s, "the error to clear once the sync resumed");
+
+  // A type changed on the target alone stops the sync the same way.
+  setup.Target(0).Exec("ALTER TABLE orders ALTER COLUMN amount TYPE bigint", kDatabase);
+  setup.Source().Exec("UPDATE orders SET amount = amount + 1 WHERE id = 50", kDatabase);
+  WaitUntil([&] { return LastError(setup, "app").find("amount") != std::string::npos; }, 30s,
+            "sync app to stop on the type change");
+  CHECK(LastError(setup, "app").find("column \"amount\" is integer on the source but bigint on the target") !=
+        std::string::npos);
+  setup.Source().Exec("ALTER TABLE orders ALTER COLUMN amount TYPE bigint", kDatabase);
+  setup.WaitEqual(60s);
+
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+}  // namespace pgtandem::test
