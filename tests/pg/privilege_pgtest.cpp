@@ -78,12 +78,13 @@ TEST_CASE("an unreachable target is retried, named in the log and in status, and
   INFO(table.output);
   REQUIRE(table.exit_code == 0);
   REQUIRE_THAT(table.output, Contains("unreachable"));
-  REQUIRE_THAT(table.output, Contains("caught up"));
+  REQUIRE_THAT(table.output, Contains("streaming"));
   RunResult json = setup.Pgtandem({"status", "--json"});
   INFO(json.output);
   auto status = nlohmann::json::parse(json.output);
   const auto& targets = status["syncs"][0]["targets"];
-  REQUIRE(targets[0]["state"] == "caught up");
+  REQUIRE(targets[0]["state"] == "streaming");
+  REQUIRE(targets[0]["caught_up"] == true);
   REQUIRE(targets[0]["pending_deltas"] == 0);
   REQUIRE(targets[1]["reachable"] == false);
   REQUIRE(targets[1]["pending_deltas"] == 100);
