@@ -78,6 +78,20 @@ CREATE TABLE IF NOT EXISTS pgtandem.progress_sample (
     PRIMARY KEY (sync, target, slot)
 );
 
+-- Present while "pgtandem cutover --freeze" keeps application writes off
+-- this database; "cutover --unfreeze" puts back the setting it replaced.
+CREATE TABLE IF NOT EXISTS pgtandem.freeze (
+    database         text PRIMARY KEY,
+    -- default_transaction_read_only as set on the database before, NULL if unset.
+    previous_setting text,
+    frozen_by        text NOT NULL,
+    -- From then on every new session of the database started read-only.
+    frozen_at        timestamptz NOT NULL,
+    -- The source's position once the last write transaction had ended.
+    freeze_snapshot  pg_snapshot,
+    freeze_lsn       pg_lsn
+);
+
 -- Snapshots exported by "pgtandem snapshot" for the DBA's own pg_dump: a
 -- target restored from such a dump starts exactly there.
 CREATE TABLE IF NOT EXISTS pgtandem.boundary (

@@ -94,6 +94,7 @@ pg::Awaitable<void> ReadSource(boost::asio::any_io_executor executor, const Conf
     std::vector<CapturedTable> tables = co_await LoadCapturedTables(source, sync.name);
     status.tables = static_cast<int>(tables.size());
     status.daemon = co_await ReadDaemonPresence(source, sync.name);
+    status.freeze = co_await ReadFreezeState(source);
     for (auto& target : status.targets) co_await ReadFromSource(source, sync, tables, target);
   } catch (const Error& e) {
     status.daemon.reset();

@@ -23,6 +23,12 @@ std::string DaemonLine(const SyncStatus& sync) {
                      d.client_addr ? ", client " + *d.client_addr : "", d.since ? ", since " + *d.since : "");
 }
 
+std::string FreezeLine(const SyncStatus& sync) {
+  if (!sync.freeze) return {};
+  return fmt::format("; writes frozen by the cutover of sync '{}' since {} ({})", sync.freeze->frozen_by,
+                     sync.freeze->frozen_at, FormatDuration(sync.freeze->frozen_seconds));
+}
+
 std::string ErrorNote(const SyncStatus& sync, const TargetStatus& t) {
   std::string where;
   if (t.last_error_table) where += " on table " + *t.last_error_table;
@@ -48,6 +54,15 @@ nlohmann::json DaemonJson(const std::optional<DaemonPresence>& daemon) {
           {"client_addr", Optional(daemon->client_addr)},
           {"application_name", Optional(daemon->application_name)},
           {"since", Optional(daemon->since)}};
+}
+
+nlohmann::json FreezeJson(const std::optional<FreezeState>& freeze) {
+  if (!freeze) return nullptr;
+  return {{"frozen_by", freeze->frozen_by},
+          {"frozen_at", freeze->frozen_at},
+          {"frozen_seconds", freeze->frozen_seconds},
+          {"freeze_snapshot", Optional(freeze->snapshot)},
+          {"freeze_lsn", Optional(freeze->lsn)}};
 }
 
 nlohmann::json TargetJson(const SyncStatus& sync, const TargetStatus& t) {
@@ -84,7 +99,7 @@ std::string FormatStatusTable(const std::vector<SyncStatus>& status) {
   std::vector<std::string> notes;
   for (const auto& sync : status) {
     if (!text.empty()) text += "\n";
-    text += fmt::format("sync {} (source {}): {}\n", sync.sync, sync.source, DaemonLine(sync));
+    text += fmt::format("sync {} (source {}): {}{}\n", sync.sync, sync.source, DaemonLine(sync), FreezeLine(sync));
     text += fmt::format(kRow, "TARGET", "STATE", "PENDING", "LAG", "RATE", "ETA", "LAST BATCH APPLIED");
     if (!sync.source_reachable) notes.push_back(sync.source_unreachable_reason);
     if (!sync.source_problem.empty()) notes.push_back(sync.source_problem);
@@ -112,6 +127,7 @@ nlohmann::json StatusToJson(const std::vector<SyncStatus>& status) {
                      {"source_problem",
                       sync.source_problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(sync.source_problem)},
                      {"daemon", DaemonJson(sync.daemon)},
+                     {"freeze", FreezeJson(sync.freeze)},
                      {"targets", targets}});
   }
   return {{"schema_version", 1}, {"syncs", syncs}};

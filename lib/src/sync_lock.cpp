@@ -32,6 +32,17 @@ int32_t SyncLockKey(std::string_view sync) {
   return hash == 0 ? 1 : static_cast<int32_t>(hash);
 }
 
+std::string_view SourceSessionSetupSql() {
+  static const std::string sql = fmt::format(
+      "SET default_transaction_read_only = off; SELECT pg_catalog.pg_advisory_lock_shared({}, 0)", kLockClass);
+  return sql;
+}
+
+std::string MarkedSessionCondition() {
+  return fmt::format("l.locktype = 'advisory' AND l.classid = {} AND l.objid = 0 AND l.objsubid = 2 AND l.granted",
+                     AsOid(kLockClass));
+}
+
 pg::Awaitable<DaemonPresence> ReadDaemonPresence(pg::Connection& source, const std::string& sync) {
   pg::Result row = co_await source.Exec(kPresenceSql, AsOid(kLockClass), AsOid(SyncLockKey(sync)));
   DaemonPresence presence;

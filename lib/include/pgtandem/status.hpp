@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pgtandem/config.hpp"
+#include "pgtandem/freeze.hpp"
 #include "pgtandem/pg/connection.hpp"
 #include "pgtandem/sync_lock.hpp"
 
@@ -57,6 +58,7 @@ struct SyncStatus {
   // Reachable, but not replicating: e.g. capture not installed.
   std::string source_problem;
   std::optional<DaemonPresence> daemon;  // nullopt when the source could not be read
+  std::optional<FreezeState> freeze;     // set while cutover keeps writes frozen
   int tables = 0;                        // captured tables of the sync
   std::vector<TargetStatus> targets;
 };

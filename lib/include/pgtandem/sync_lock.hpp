@@ -1,4 +1,5 @@
-// The advisory lock a daemon holds on the source for each sync it runs.
+// The advisory locks pgtandem holds on a source: one per sync while a daemon
+// runs it, and a shared one in every pgtandem session.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +17,21 @@
 
 namespace pgtandem {
 
-// The two-integer form, so pg_locks shows it as locktype 'advisory', classid
-// kLockClass, objid SyncLockKey(sync) (as an unsigned oid), objsubid 2.
+// Both locks use the two-integer form, so pg_locks shows them as
+// locktype 'advisory', classid kLockClass, objsubid 2: objid 0 for the
+// session marker, SyncLockKey(sync) (as an unsigned oid) for a sync.
 inline constexpr int32_t kLockClass = 0x70677464;  // "pgtd"
 
-// FNV-1a of the sync's name, never 0 (kept for other uses of the class).
+// FNV-1a of the sync's name, never 0 (0 is the session marker).
 int32_t SyncLockKey(std::string_view sync);
+
+// Run by every pgtandem session on a source (pg::Connection does it): it may
+// write while cutover has made the database's new sessions read-only, and the
+// shared marker lock lets the freeze tell pgtandem's sessions from the application's.
+std::string_view SourceSessionSetupSql();
+
+// The SQL condition, on pg_locks aliased `l`, that holds for marked pgtandem sessions.
+std::string MarkedSessionCondition();
 
 // Who holds a sync's lock, i.e. which daemon runs it, as the source sees it.
 struct DaemonPresence {
