@@ -142,6 +142,18 @@ constexpr std::string_view kAfterFreeze =
     "changes were committed on the source after the freeze point, so writes are not frozen (with --freeze: a "
     "superuser's session, or one that turned default_transaction_read_only off); stop them, then run cutover again";
 
+// The daemon's own sequence sync runs on: one of its rounds planned before the
+// final sync could still set a sequence below it. Checked again, all columns.
+pg::Awaitable<void> CheckSequences(boost::asio::any_io_executor executor, const Config& config, const SyncConfig& sync,
+                                   const std::string& target, CutoverReport& report) {
+  SyncSequencesReport check =
+      co_await RunSequences(executor, config, sync, target, SequenceMode::kCheck, SequenceOptions{});
+  if (const Error* failure = check.Failure()) throw *failure;
+  for (const auto& r : check.targets.front().sequences) {
+    if (r.at_risk) report.problems.push_back(DescribeRisk(r, sync.name, target));
+  }
+}
+
 // Step 4: the same row counts on both sides, and still nothing after the freeze point.
 pg::Awaitable<void> Verify(pg::Connection& source, pg::Connection& target, const std::vector<CapturedTable>& tables,
                            CutoverReport& report, StepTimer& timer) {
@@ -155,7 +167,7 @@ pg::Awaitable<void> Verify(pg::Connection& source, pg::Connection& target, const
   bool after_freeze = co_await HasChangesNotIn(source, tables, report.point.snapshot);
   if (after_freeze) report.problems.emplace_back(kAfterFreeze);
   timer.Done(4, report.Safe() ? fmt::format("verified: {} table(s), row counts equal on both sides, no change since "
-                                            "the freeze point",
+                                            "the freeze point, no sequence at risk",
                                             tables.size())
                               : "verification FAILED");
 }
@@ -189,6 +201,7 @@ pg::Awaitable<CutoverReport> RunCutover(boost::asio::any_io_executor executor, c
   SyncSequencesReport sequences = co_await FinalSequenceSync(executor, config, sync, 0, target_name);
   report.sequences = static_cast<int>(sequences.targets.front().sequences.size());
   timer.Done(3, fmt::format("final sequence sync: {} sequence(s) set where needed, none at risk", report.sequences));
+  co_await CheckSequences(executor, config, sync, target_name, report);
   co_await Verify(source, target, tables, report, timer);
   std::optional<FreezeState> frozen = co_await ReadFreezeState(source);
   report.frozen_by_pgtandem = frozen.has_value();

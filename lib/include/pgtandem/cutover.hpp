@@ -51,8 +51,8 @@ using CutoverStepLog = std::function<void(const std::string& line)>;
 //  2. waits until the target has applied every change committed on the source
 //     (the daemon does the applying), up to options.max_wait;
 //  3. final sequence sync (sequences.hpp), every column scanned;
-//  4. row counts of every table compared, and no change may have reached the
-//     source after the freeze point.
+//  4. row counts of every table compared, no change may have reached the
+//     source after the freeze point, and no sequence may be at risk.
 // Throws Error for what stops it (kTimeout for max_wait, kState when no daemon
 // runs the sync while changes are pending, or a sequence stays at risk); a
 // verification that fails is reported in `problems`. Writes stay frozen
