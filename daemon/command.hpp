@@ -18,6 +18,7 @@ const Command& RunCommand();
 const Command& StatusCommand();
 const Command& SnapshotCommand();
 const Command& BootstrapCommand();
+const Command& CutoverCommand();
 // "sequences sync" and "sequences check": a command name may be two words.
 const Command& SequencesSyncCommand();
 const Command& SequencesCheckCommand();

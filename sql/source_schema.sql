@@ -58,8 +58,38 @@ CREATE TABLE IF NOT EXISTS pgtandem.target_progress (
     rows_copied      bigint NOT NULL DEFAULT 0,
     last_error       text,
     last_error_at    timestamptz,
+    -- The SQLSTATE behind last_error, and the table being applied when it
+    -- happened, when there were such.
+    last_error_sqlstate text,
+    last_error_table    text,
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (sync, target)
+);
+
+-- Each target's applied-delta counter, sampled with every progress copy into
+-- one of 120 one-second slots: status reads the apply rate over the last
+-- minute from it, whether the daemon runs or not, and the ring never grows.
+CREATE TABLE IF NOT EXISTS pgtandem.progress_sample (
+    sync   text NOT NULL,
+    target text NOT NULL,
+    slot   integer NOT NULL,
+    at     timestamptz NOT NULL,
+    deltas bigint NOT NULL,
+    PRIMARY KEY (sync, target, slot)
+);
+
+-- Present while "pgtandem cutover --freeze" keeps application writes off
+-- this database; "cutover --unfreeze" puts back the setting it replaced.
+CREATE TABLE IF NOT EXISTS pgtandem.freeze (
+    database         text PRIMARY KEY,
+    -- default_transaction_read_only as set on the database before, NULL if unset.
+    previous_setting text,
+    frozen_by        text NOT NULL,
+    -- From then on every new session of the database started read-only.
+    frozen_at        timestamptz NOT NULL,
+    -- The source's position once the last write transaction had ended.
+    freeze_snapshot  pg_snapshot,
+    freeze_lsn       pg_lsn
 );
 
 -- Snapshots exported by "pgtandem snapshot" for the DBA's own pg_dump: a
@@ -71,16 +101,39 @@ CREATE TABLE IF NOT EXISTS pgtandem.boundary (
     taken_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
+-- Capture installed by a build before lag and error details were recorded:
+-- "pgtandem install" brings it up to date. Checked first, so that a
+-- reinstall takes no lock on these tables when there is nothing to add.
+DO $upgrade$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pgtandem.target_progress'::regclass
+                      AND attname = 'last_error_table' AND NOT attisdropped) THEN
+        ALTER TABLE pgtandem.target_progress ADD COLUMN last_error_sqlstate text, ADD COLUMN last_error_table text;
+    END IF;
+END
+$upgrade$;
+
 -- TRUNCATE leaves no rows to name: it is logged here, naming the relation
 -- truncated (a partition, when one partition is truncated). The applier
 -- empties that relation on the target, so a forged entry would destroy data:
 -- only capture_truncate(), running as the installing role, writes here.
 CREATE TABLE IF NOT EXISTS pgtandem.truncate_log (
-    txid     xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
-    table_id integer NOT NULL,
-    relid    oid NOT NULL
+    txid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    table_id    integer NOT NULL,
+    relid       oid NOT NULL,
+    captured_at timestamptz DEFAULT pg_catalog.statement_timestamp()
 );
 CREATE INDEX IF NOT EXISTS truncate_log_table_txid ON pgtandem.truncate_log (table_id, txid);
+-- Older installs lack the capture time (see the upgrade above); NULL for truncates logged before.
+DO $upgrade$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pgtandem.truncate_log'::regclass
+                      AND attname = 'captured_at' AND NOT attisdropped) THEN
+        ALTER TABLE pgtandem.truncate_log ADD COLUMN captured_at timestamptz;
+        ALTER TABLE pgtandem.truncate_log ALTER COLUMN captured_at SET DEFAULT pg_catalog.statement_timestamp();
+    END IF;
+END
+$upgrade$;
 
 CREATE OR REPLACE FUNCTION pgtandem.capture_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -157,13 +210,26 @@ BEGIN
 
     -- Key columns only: the daemon reads each row's current state from the
     -- table itself, so a delta stays small whatever the row holds.
+    -- captured_at (when the writing statement started) lets status tell the
+    -- age of the oldest change a target still lacks: its lag in seconds.
     EXECUTE pg_catalog.format(
         'CREATE TABLE IF NOT EXISTS pgtandem.%I ('
         'txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), '
         'seq bigint NOT NULL DEFAULT pg_catalog.nextval(''pgtandem.delta_seq''::regclass), '
+        'captured_at timestamptz DEFAULT pg_catalog.statement_timestamp(), '
         '%s) '
         'WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000)',
         v_delta, v_columns);
+    -- A delta table from before capture times were recorded gets the column;
+    -- its older deltas keep NULL, and lag is unknown until they are applied.
+    -- The table being captured is locked already, so its writers wait anyway.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = pg_catalog.format('pgtandem.%I', v_delta)::regclass
+                      AND attname = 'captured_at' AND NOT attisdropped) THEN
+        EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ADD COLUMN captured_at timestamptz', v_delta);
+        EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ALTER COLUMN captured_at SET DEFAULT '
+                                  'pg_catalog.statement_timestamp()', v_delta);
+    END IF;
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid, seq)', v_delta || '_txid', v_delta);
     EXECUTE pg_catalog.format('GRANT INSERT ON pgtandem.%I TO PUBLIC', v_delta);
 

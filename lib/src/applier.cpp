@@ -73,6 +73,7 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
 pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                           const Segment& segment, ApplyStats& stats) {
   const CapturedTable& table = *segment.table;
+  current_table_ = &table;
   for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation);
   auto keys = co_await source.CopyTo(reader.KeysCopySql(batch, segment), target_,
                                      fmt::format("COPY {} FROM STDIN", KeyTable(table)));
@@ -102,6 +103,7 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
 
 pg::Awaitable<ApplyResult> Applier::Apply(pg::Connection& source, const BatchReader& reader, const Batch& batch) {
   ApplyStats stats;
+  current_table_ = nullptr;
   co_await target_.Exec("BEGIN");
   for (const auto& segment : batch.segments) co_await ApplySegment(source, reader, batch, segment, stats);
   stats.deltas = batch.Deltas();

@@ -58,6 +58,9 @@ ParsedArgs ParseArgs(const CommandSpec& spec, std::span<const std::string> args)
       parsed.Set(arg, "");
       continue;
     }
+    // "[SECONDS]": the value may be left out; then the next argument, if any, is another option.
+    bool optional = option->value_name.front() == '[';
+    if (!inline_value && optional && (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)) inline_value = "";
     if (!inline_value) {
       if (i + 1 >= args.size()) throw UsageError(spec, fmt::format("option {} needs a value ({})", arg, option->value_name));
       inline_value = args[++i];

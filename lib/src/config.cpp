@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -281,6 +284,15 @@ class ConfigParser {
   }
 
   void ApplySetting(const SettingSpec& spec, const Json& value, Config& config) const {
+    if (spec.type == SettingType::kAddress) {
+      ExpectType(value, spec.path, value.is_string(), "a string \"HOST:PORT\"");
+      const auto text = value.get<std::string>();
+      if (!text.empty() && !ParseListenAddress(text)) {
+        Fail(fmt::format("{} is '{}', not HOST:PORT with HOST an IP address and PORT 1..65535; e.g. "
+                         "\"127.0.0.1:9187\", \"0.0.0.0:9187\" or \"[::1]:9187\"", spec.path, text));
+      }
+      return spec.set_choice(config, text);
+    }
     if (spec.type == SettingType::kChoice) {
       ExpectType(value, spec.path, value.is_string(), "a string");
       const auto text = value.get<std::string>();
@@ -461,6 +473,24 @@ std::vector<const SyncConfig*> Config::SelectSyncs(const std::optional<std::stri
   std::vector<const SyncConfig*> out;
   for (const SyncConfig& sync : syncs) out.push_back(&sync);
   return out;
+}
+
+std::optional<ListenAddress> ParseListenAddress(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(text.substr(0, colon));
+  const std::string_view port_text = text.substr(colon + 1);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  unsigned char address[sizeof(in6_addr)];
+  const bool valid_host = bracketed ? inet_pton(AF_INET6, host.c_str(), address) == 1
+                                    : inet_pton(AF_INET, host.c_str(), address) == 1;
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (!valid_host || ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
+    return std::nullopt;
+  }
+  return ListenAddress{host, static_cast<uint16_t>(port)};
 }
 
 Config ParseConfig(std::string_view json_text, const std::string& origin) {

@@ -64,6 +64,18 @@ constexpr SettingSpec Choice(std::string_view path, std::string_view default_val
   return spec;
 }
 
+template <auto kSection, auto kField>
+constexpr SettingSpec Address(std::string_view path, bool reloadable, std::string_view what) {
+  SettingSpec spec;
+  spec.path = path;
+  spec.type = SettingType::kAddress;
+  spec.reloadable = reloadable;
+  spec.description = what;
+  spec.set_choice = &SetChoice<kSection, kField>;
+  spec.current = &Current<kSection, kField>;
+  return spec;
+}
+
 // The truth for every scalar setting. Bounds mark where a value stops making
 // sense, not what is recommended; the defaults are the recommendation.
 constexpr SettingSpec kSettings[] = {
@@ -98,20 +110,25 @@ constexpr SettingSpec kSettings[] = {
     Choice<&Config::log, &LogConfig::level>(
         "log.level", "info", kLogLevels, kReload,
         "Least severe messages logged: debug, info, warning or error."),
+    Address<&Config::metrics, &MetricsConfig::listen>(
+        "metrics.listen", kRestart,
+        "HOST:PORT where the daemon serves Prometheus metrics at /metrics; unset: no metrics."),
+    Integer<&Config::metrics, &MetricsConfig::lag_interval_ms>(
+        "metrics.lag_interval_ms", 5'000, "ms", 100, 3'600'000, kReload,
+        "How often the daemon reads each target's lag and pending changes from the source for its metrics."),
 };
 
 }  // namespace
 
 std::string SettingSpec::DefaultText() const {
-  return type == SettingType::kChoice ? std::string(default_choice)
-                                      : std::to_string(default_integer);
+  return type == SettingType::kInteger ? std::to_string(default_integer) : std::string(default_choice);
 }
 
 std::span<const SettingSpec> SettingSpecs() { return kSettings; }
 
 Config::Config() {
   for (const SettingSpec& spec : kSettings) {
-    if (spec.type == SettingType::kChoice) {
+    if (spec.type != SettingType::kInteger) {
       spec.set_choice(*this, spec.default_choice);
     } else {
       spec.set_integer(*this, spec.default_integer);

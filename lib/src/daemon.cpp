@@ -16,10 +16,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "pgtandem/lag_monitor.hpp"
 #include "pgtandem/log.hpp"
+#include "pgtandem/metrics.hpp"
+#include "pgtandem/metrics_server.hpp"
 #include "pgtandem/purger.hpp"
 #include "pgtandem/sequence_syncer.hpp"
 #include "pgtandem/source_listener.hpp"
+#include "pgtandem/sync_lock.hpp"
 #include "pgtandem/target_worker.hpp"
 
 namespace pgtandem {
@@ -45,10 +49,14 @@ class Daemon {
   asio::strand<asio::io_context::executor_type> control_;
   asio::signal_set signals_;
   Logger log_{"daemon"};
+  Metrics metrics_;
   std::vector<std::unique_ptr<TargetWorker>> workers_;
   std::vector<std::unique_ptr<SourceListener>> listeners_;
   std::vector<std::unique_ptr<Purger>> purgers_;
   std::vector<std::unique_ptr<SequenceSyncer>> sequence_syncers_;
+  std::vector<std::unique_ptr<SyncLock>> sync_locks_;
+  std::vector<std::unique_ptr<LagMonitor>> lag_monitors_;
+  std::unique_ptr<MetricsServer> metrics_server_;  // null when metrics.listen is unset
   std::atomic<int> running_{0};
   bool stopping_ = false;
 };
@@ -56,9 +64,14 @@ class Daemon {
 Daemon::Daemon(const Config& config, const std::optional<std::string>& only_sync)
     : config_(config), io_(config.daemon.threads), control_(io_.get_executor()), signals_(control_, SIGTERM, SIGINT, SIGHUP) {
   std::map<std::string, std::vector<TargetWorker*>> by_source;
+  bool metrics = !config.metrics.listen.empty();
+  if (metrics) metrics_server_ = std::make_unique<MetricsServer>(asio::make_strand(io_), config.metrics.listen, metrics_);
   for (const SyncConfig* sync : config.SelectSyncs(only_sync)) {
+    sync_locks_.push_back(std::make_unique<SyncLock>(asio::make_strand(io_), config, *sync, metrics_));
+    if (metrics) lag_monitors_.push_back(std::make_unique<LagMonitor>(asio::make_strand(io_), config, *sync, metrics_));
     for (const auto& target : sync->targets) {
-      workers_.push_back(std::make_unique<TargetWorker>(asio::make_strand(io_), config, *sync, target));
+      metrics_.AddTarget(sync->name, target);
+      workers_.push_back(std::make_unique<TargetWorker>(asio::make_strand(io_), config, *sync, target, metrics_));
       by_source[sync->source].push_back(workers_.back().get());
       sequence_syncers_.push_back(std::make_unique<SequenceSyncer>(asio::make_strand(io_), config, *sync, target));
     }
@@ -89,6 +102,9 @@ void Daemon::StopAll() {
   for (auto& l : listeners_) asio::post(l->Executor(), [p = l.get()] { p->Stop(); });
   for (auto& p : purgers_) asio::post(p->Executor(), [q = p.get()] { q->Stop(); });
   for (auto& s : sequence_syncers_) asio::post(s->Executor(), [q = s.get()] { q->Stop(); });
+  for (auto& l : sync_locks_) asio::post(l->Executor(), [q = l.get()] { q->Stop(); });
+  for (auto& m : lag_monitors_) asio::post(m->Executor(), [q = m.get()] { q->Stop(); });
+  if (metrics_server_) asio::post(metrics_server_->Executor(), [q = metrics_server_.get()] { q->Stop(); });
 }
 
 void Daemon::OnSignal(const boost::system::error_code& ec, int signal) {
@@ -122,6 +138,9 @@ int Daemon::Run() {
   for (auto& l : listeners_) Spawn(*l);
   for (auto& p : purgers_) Spawn(*p);
   for (auto& s : sequence_syncers_) Spawn(*s);
+  for (auto& l : sync_locks_) Spawn(*l);
+  for (auto& m : lag_monitors_) Spawn(*m);
+  if (metrics_server_) Spawn(*metrics_server_);
   asio::post(control_, [this] { WaitForSignal(); });
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.daemon.threads; ++i) threads.emplace_back([this] { io_.run(); });

@@ -26,20 +26,29 @@ ON CONFLICT (sync) DO UPDATE SET
        rows_copied = EXCLUDED.rows_copied, source_install = EXCLUDED.source_install,
        applied_at = EXCLUDED.applied_at)";
 
+// The sample goes into this second's slot of the ring (see progress_sample).
 constexpr std::string_view kCopySql = R"(
+WITH sample AS (
+    INSERT INTO pgtandem.progress_sample AS s (sync, target, slot, at, deltas)
+    VALUES ($1, $2, (pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now())))::bigint % 120, pg_catalog.now(), $5)
+    ON CONFLICT (sync, target, slot) DO UPDATE SET at = EXCLUDED.at, deltas = EXCLUDED.deltas)
 INSERT INTO pgtandem.target_progress AS p
        (sync, target, applied_snapshot, applied_at, batches, deltas, rows_copied, updated_at)
 VALUES ($1, $2, $3::pg_snapshot, pg_catalog.now(), $4, $5, $6, pg_catalog.now())
 ON CONFLICT (sync, target) DO UPDATE SET
        applied_snapshot = EXCLUDED.applied_snapshot, applied_at = EXCLUDED.applied_at,
        batches = EXCLUDED.batches, deltas = EXCLUDED.deltas, rows_copied = EXCLUDED.rows_copied,
-       last_error = NULL, last_error_at = NULL, updated_at = EXCLUDED.updated_at)";
+       last_error = NULL, last_error_at = NULL, last_error_sqlstate = NULL, last_error_table = NULL,
+       updated_at = EXCLUDED.updated_at)";
 
 constexpr std::string_view kErrorSql = R"(
-INSERT INTO pgtandem.target_progress AS p (sync, target, applied_snapshot, last_error, last_error_at)
-VALUES ($1, $2, $3::pg_snapshot, $4, pg_catalog.now())
+INSERT INTO pgtandem.target_progress AS p
+       (sync, target, applied_snapshot, last_error, last_error_at, last_error_sqlstate, last_error_table)
+VALUES ($1, $2, $3::pg_snapshot, $4, pg_catalog.now(), $5, $6)
 ON CONFLICT (sync, target) DO UPDATE SET
-       last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at, updated_at = pg_catalog.now())";
+       last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at,
+       last_error_sqlstate = EXCLUDED.last_error_sqlstate, last_error_table = EXCLUDED.last_error_table,
+       updated_at = pg_catalog.now())";
 
 }  // namespace
 
@@ -118,13 +127,16 @@ SELECT pg_catalog.format('%I.%I', t.schema_name, t.table_name), t.purged_below::
 }
 
 pg::Awaitable<void> ClearErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target) {
-  co_await source.Exec("UPDATE pgtandem.target_progress SET last_error = NULL, last_error_at = NULL "
+  co_await source.Exec("UPDATE pgtandem.target_progress SET last_error = NULL, last_error_at = NULL, "
+                       "last_error_sqlstate = NULL, last_error_table = NULL "
                        "WHERE sync = $1 AND target = $2 AND last_error IS NOT NULL", sync, target);
 }
 
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
-                                        const std::string& message) {
-  co_await source.Exec(kErrorSql, sync, target, std::string(kBeginningSnapshot), message);
+                                        const RecordedError& error) {
+  auto or_null = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional<std::string>(text); };
+  co_await source.Exec(kErrorSql, sync, target, std::string(kBeginningSnapshot), error.message, or_null(error.sqlstate),
+                       or_null(error.table));
 }
 
 }  // namespace pgtandem

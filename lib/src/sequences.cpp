@@ -354,11 +354,12 @@ pg::Awaitable<SyncSequencesReport> RunSequences(boost::asio::any_io_executor exe
 }
 
 pg::Awaitable<SyncSequencesReport> FinalSequenceSync(boost::asio::any_io_executor executor, const Config& config,
-                                                     const SyncConfig& sync, int64_t margin) {
+                                                     const SyncConfig& sync, int64_t margin,
+                                                     const std::optional<std::string>& only_target) {
   SequenceOptions options;
   options.margin = margin;
   SyncSequencesReport report =
-      co_await RunSequences(executor, config, sync, std::nullopt, SequenceMode::kSync, options);
+      co_await RunSequences(executor, config, sync, only_target, SequenceMode::kSync, options);
   if (const Error* failure = report.Failure()) throw *failure;
   std::vector<std::string> risks;
   for (const auto& target : report.targets) {

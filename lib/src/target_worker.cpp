@@ -24,12 +24,13 @@ constexpr auto kProgressCopyInterval = std::chrono::seconds(1);
 }  // namespace
 
 TargetWorker::TargetWorker(asio::any_io_executor strand, const Config& config, const SyncConfig& sync,
-                           std::string target)
+                           std::string target, Metrics& metrics)
     : strand_(strand),
       config_(config),
       sync_(sync),
       target_name_(std::move(target)),
       log_(fmt::format("sync {} target {}", sync.name, target_name_)),
+      metrics_(metrics),
       source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
               std::chrono::seconds(config.daemon.connect_timeout_s)),
       target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
@@ -95,6 +96,8 @@ pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await CheckDeltasKept(source_, sync_.name, target_name_, progress, install_id);
   progress.source_install = install_id;
   co_await ClearErrorOnSource(source_, sync_.name, target_name_);
+  metrics_.SetNodeUp(sync_.source, true);
+  metrics_.SetNodeUp(target_name_, true);
   if (progress.applied_snapshot == kBeginningSnapshot) {
     log_.Info("connected; no batch applied yet, so every change captured since install will be applied");
   } else if (progress.batches == 0) {
@@ -119,6 +122,7 @@ pg::Awaitable<Progress> TargetWorker::ApplyBatch(BatchReader& reader, const Batc
     result = co_await applier_->Apply(source_, reader, batch);
   } catch (const Error& e) {
     failure = std::current_exception();
+    if (const CapturedTable* table = applier_->CurrentTable()) failed_table_ = table->name.Display();
     if (split && (e.SqlState() == "23505" || e.SqlState() == "23P01")) {
       consistent_next_ = true;
       log_.Warning("a piece of a split batch window hit a unique constraint on the target; the next attempt applies "
@@ -128,6 +132,7 @@ pg::Awaitable<Progress> TargetWorker::ApplyBatch(BatchReader& reader, const Batc
   if (failure) std::rethrow_exception(failure);
   co_await reader.Finish();
   AdaptBudget(result->stats);
+  CountBatch(batch, result->stats, std::chrono::steady_clock::now() - started);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   log_.Debug("applied batch {}: {} deltas, {} keys, {} rows, {} bytes in {} ms", result->progress.batches,
              result->stats.deltas, result->stats.keys, result->stats.rows, result->stats.bytes, ms.count());
@@ -142,6 +147,12 @@ std::vector<CapturedTable*> TargetWorker::TablesOf(const Batch& batch) {
     }
   }
   return tables;
+}
+
+void TargetWorker::CountBatch(const Batch& batch, const ApplyStats& stats, std::chrono::steady_clock::duration took) {
+  std::vector<std::pair<std::string, int64_t>> table_deltas;
+  for (const auto& segment : batch.segments) table_deltas.emplace_back(segment.table->name.Display(), segment.deltas);
+  metrics_.RecordBatch(sync_.name, target_name_, took, stats.rows, table_deltas);
 }
 
 // The source's copy of the progress drives purging and status; refreshing it
@@ -183,12 +194,12 @@ pg::Awaitable<void> TargetWorker::Session() {
   co_await CopyProgress(progress, true);
 }
 
-pg::Awaitable<void> TargetWorker::RecordError(const std::string& message) {
+pg::Awaitable<void> TargetWorker::RecordError(const RecordedError& error) {
   pg::Connection source(strand_, sync_.source, pg::Side::kSource, config_.Node(sync_.source).dsn,
                         std::chrono::seconds(config_.daemon.connect_timeout_s));
   try {
     co_await source.Connect();
-    co_await RecordErrorOnSource(source, sync_.name, target_name_, message);
+    co_await RecordErrorOnSource(source, sync_.name, target_name_, error);
   } catch (const Error&) {
     // The source itself may be what failed; status then reports it unreachable.
   }
@@ -199,13 +210,16 @@ pg::Awaitable<void> TargetWorker::Run() {
                   std::chrono::milliseconds(config_.daemon.retry_max_ms));
   LogLimiter limiter;
   while (!stopping_) {
-    std::string failure;
+    RecordedError failure;
+    ErrorKind kind = ErrorKind::kInternal;
+    failed_table_.clear();
     try {
       co_await Session();
     } catch (const Error& e) {
-      failure = e.what();
+      failure = {e.what(), e.SqlState(), failed_table_};
+      kind = e.Kind();
     } catch (const std::exception& e) {
-      failure = fmt::format("internal error (please report it): {}", e.what());
+      failure.message = fmt::format("internal error (please report it): {}", e.what());
     }
     source_.Close();
     target_.Close();
@@ -214,9 +228,13 @@ pg::Awaitable<void> TargetWorker::Run() {
     healthy_ = false;
     auto delay = backoff.Next();
     int suppressed = 0;
-    if (limiter.Allow(failure, suppressed)) {
-      log_.Error("{}; retrying in {} ms{}", failure, delay.count(),
+    if (limiter.Allow(failure.message, suppressed)) {
+      log_.Error("{}; retrying in {} ms{}", failure.message, delay.count(),
                  suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+    }
+    metrics_.RecordError(sync_.name, target_name_, kind);
+    if (kind == ErrorKind::kSource || kind == ErrorKind::kTarget) {
+      metrics_.SetNodeUp(kind == ErrorKind::kSource ? sync_.source : target_name_, false);
     }
     co_await RecordError(failure);
     retry_timer_.expires_after(delay);

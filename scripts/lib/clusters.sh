@@ -13,6 +13,7 @@
 #   clusters_start NAME          start on a free port; sets CLUSTER_PORT[NAME]
 #   clusters_stop_all            stop every cluster started here (immediate)
 #   clusters_psql NAME DB ARGS   psql -X to it as user postgres over TCP
+#   clusters_free_port           a free loopback port for another server
 #
 # Only processes this file started are ever signalled: the postmaster PID is
 # read from its own postmaster.pid and checked against its data directory.
@@ -76,6 +77,10 @@ _clusters_free_port() {
   echo "clusters: found no free port on 127.0.0.1 in 100 attempts" >&2
   return 1
 }
+
+# A free port on 127.0.0.1 for a server of the caller's own (the demo's
+# metrics endpoint), chosen as the clusters' ports are.
+clusters_free_port() { _clusters_free_port; }
 
 # The PID of the postmaster running on DATA_DIR, or nothing. A stale
 # postmaster.pid may name a PID since given to an unrelated process, so the

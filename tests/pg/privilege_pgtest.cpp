@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 
 #include "support/replication_setup.hpp"
@@ -78,18 +79,65 @@ TEST_CASE("an unreachable target is retried, named in the log and in status, and
   INFO(table.output);
   REQUIRE(table.exit_code == 0);
   REQUIRE_THAT(table.output, Contains("unreachable"));
-  REQUIRE_THAT(table.output, Contains("caught up"));
+  REQUIRE_THAT(table.output, Contains("streaming"));
   RunResult json = setup.Pgtandem({"status", "--json"});
   INFO(json.output);
   auto status = nlohmann::json::parse(json.output);
   const auto& targets = status["syncs"][0]["targets"];
-  REQUIRE(targets[0]["state"] == "caught up");
+  REQUIRE(targets[0]["state"] == "streaming");
+  REQUIRE(targets[0]["caught_up"] == true);
   REQUIRE(targets[0]["pending_deltas"] == 0);
   REQUIRE(targets[1]["reachable"] == false);
   REQUIRE(targets[1]["pending_deltas"] == 100);
 
   setup.Target(1).Start();
   setup.WaitEqual(30s);
+}
+
+}  // namespace pgtandem::test
+
+namespace pgtandem::test {
+
+TEST_CASE("cutover --freeze by a role that is not a superuser names each grant it lacks, then freezes once granted",
+          "[pg]") {
+  ReplicationSetup setup("freezeprivs", 1, kSchema, R"(["public.*"])");
+  setup.Source().Exec(R"(
+CREATE ROLE migrator LOGIN; CREATE ROLE app LOGIN;
+ALTER TABLE accounts OWNER TO migrator; ALTER TABLE ledger OWNER TO migrator;
+GRANT CREATE ON DATABASE app TO migrator;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app;)", kDatabase);
+  std::string config = setup.DefaultConfig();
+  Replace(config, setup.Source().Dsn(kDatabase), setup.Source().Dsn(kDatabase, "migrator"));
+  setup.WriteConfig(config);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  auto insert_as_app = [&](int id) {
+    setup.Source().Exec("SET ROLE app; INSERT INTO accounts VALUES (" + std::to_string(id) + ", 'app', 0)", kDatabase);
+  };
+
+  RunResult refused = setup.Pgtandem({"cutover", "--freeze"});
+  INFO(refused.output);
+  REQUIRE(refused.exit_code == 4);
+  REQUIRE_THAT(refused.output, Contains("role \"migrator\" cannot freeze writes; nothing was changed") &&
+                                   Contains("run as \"postgres\", or GRANT \"postgres\" TO \"migrator\"") &&
+                                   Contains("GRANT pg_signal_backend TO \"migrator\"") &&
+                                   Contains("GRANT pg_read_all_stats TO \"migrator\""));
+  REQUIRE(setup.Source().Query1("SHOW default_transaction_read_only", kDatabase) == "off");
+
+  setup.Source().Exec("ALTER DATABASE app OWNER TO migrator; GRANT pg_signal_backend, pg_read_all_stats TO migrator",
+                      kDatabase);
+  PGconn* idle_app = PQconnectdb(setup.Source().Dsn(kDatabase, "app").c_str());
+  REQUIRE(PQstatus(idle_app) == CONNECTION_OK);
+  RunResult frozen = setup.Pgtandem({"cutover", "--freeze"});
+  INFO(frozen.output);
+  REQUIRE(frozen.exit_code == 0);
+  REQUIRE_THAT(frozen.output, Contains("ended 1 other session(s)"));
+  PGresult* after = PQexec(idle_app, "SELECT 1");
+  CHECK(PQresultStatus(after) != PGRES_TUPLES_OK);
+  PQclear(after);
+  PQfinish(idle_app);
+  REQUIRE_THROWS_WITH(insert_as_app(2), Contains("read-only transaction"));
+  REQUIRE(setup.Pgtandem({"cutover", "--unfreeze"}).exit_code == 0);
+  insert_as_app(3);
 }
 
 }  // namespace pgtandem::test

@@ -93,8 +93,9 @@ TEST_CASE("a physical copy (pg_basebackup of the source cluster, started as its 
   load.Stop();
   REQUIRE(load.Committed() > 0);
   setup.WaitEqual(90s);
-  WaitUntil([&] { return setup.Pgtandem({"status"}).output.find("caught up") != std::string::npos; }, 30s,
-            "status to report t0 caught up");
+  RunResult caught_up = setup.Pgtandem({"status", "--wait-caught-up", "--timeout", "30"});
+  INFO(caught_up.output);
+  REQUIRE(caught_up.exit_code == 0);
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(60s) == 0);
 }

@@ -99,7 +99,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
 }
 
 TEST_CASE("Config settings table is complete and consistent") {
-  CHECK(SettingSpecs().size() == 10);
+  CHECK(SettingSpecs().size() == 12);
   for (const SettingSpec& spec : SettingSpecs()) {
     INFO(spec.path);
     CHECK(spec.path.find('.') != std::string_view::npos);
@@ -113,10 +113,13 @@ TEST_CASE("Config settings table is complete and consistent") {
       Config config;  // the maximum fits the field it is stored in
       spec.set_integer(config, spec.max);
       CHECK(spec.current(config) == std::to_string(spec.max));
-    } else {
+    } else if (spec.type == SettingType::kChoice) {
       REQUIRE(spec.set_choice != nullptr);
       CHECK(std::find(spec.choices.begin(), spec.choices.end(), spec.default_choice) !=
             spec.choices.end());
+    } else {
+      REQUIRE(spec.set_choice != nullptr);
+      CHECK(spec.default_choice.empty());  // an address to listen on is never a default
     }
   }
   CHECK_FALSE(Spec("daemon.threads").reloadable);
@@ -146,6 +149,28 @@ TEST_CASE("Config enforces the ranges of the settings table") {
   json["log"]["level"] = "warn";
   REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("log.level is 'warn' (did you mean 'warning'?); "
                                                    "use one of: debug, info, warning, error"));
+}
+
+TEST_CASE("Config takes metrics.listen as an IP address and a port, and nothing else") {
+  Json json = Minimal();
+  CHECK(Parse(json).metrics.listen.empty());
+  json["metrics"]["listen"] = "127.0.0.1:9187";
+  CHECK(Parse(json).metrics.listen == "127.0.0.1:9187");
+  json["metrics"]["listen"] = "[::1]:9187";
+  CHECK(Parse(json).metrics.listen == "[::1]:9187");
+  for (const char* bad : {"localhost:9187", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9187", ":9187",
+                          "127.0.0.1:91x"}) {
+    INFO(bad);
+    json["metrics"]["listen"] = bad;
+    REQUIRE_THROWS_WITH(Parse(json), Catch::Contains(std::string("metrics.listen is '") + bad +
+                                                     "', not HOST:PORT with HOST an IP address"));
+  }
+  json["metrics"]["listen"] = 9187;
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("metrics.listen must be a string \"HOST:PORT\", found number 9187"));
+  auto address = ParseListenAddress("[::1]:9187");
+  REQUIRE(address);
+  CHECK(address->host == "::1");
+  CHECK(address->port == 9187);
 }
 
 TEST_CASE("Config rejects wrong types naming the path and the expected and found types") {

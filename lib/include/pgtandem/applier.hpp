@@ -46,6 +46,9 @@ class Applier {
   // Apply is state-based, so applying a batch twice changes nothing.
   pg::Awaitable<ApplyResult> Apply(pg::Connection& source, const BatchReader& reader, const Batch& batch);
 
+  // The table Apply() was at when it last stopped, for the error status shows; null before any.
+  const CapturedTable* CurrentTable() const { return current_table_; }
+
  private:
   pg::Awaitable<void> ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                    const Segment& segment, ApplyStats& stats);
@@ -53,6 +56,7 @@ class Applier {
   pg::Connection& target_;
   std::string sync_;
   const Logger& log_;
+  const CapturedTable* current_table_ = nullptr;
 };
 
 }  // namespace pgtandem

@@ -11,7 +11,7 @@ namespace pgtandem {
 
 struct OptionSpec {
   std::string name;        // "--sync"
-  std::string value_name;  // "NAME"; empty for a flag
+  std::string value_name;  // "NAME"; empty for a flag; "[SECONDS]" when the value may be left out (then "")
   std::string help;
 };
 

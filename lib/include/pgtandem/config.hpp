@@ -53,6 +53,12 @@ struct LogConfig {
   std::string level;  // debug, info, warning or error
 };
 
+// The daemon's Prometheus endpoint; off while `listen` is empty.
+struct MetricsConfig {
+  std::string listen;  // "HOST:PORT", HOST an IP address ("[::1]:9187" for IPv6)
+  int lag_interval_ms = 0;
+};
+
 // A whole, validated configuration.
 struct Config {
   // Scalar settings at their defaults from SettingSpecs(); no nodes or syncs.
@@ -63,6 +69,7 @@ struct Config {
   BatchConfig batch;
   DaemonConfig daemon;
   LogConfig log;
+  MetricsConfig metrics;
   std::string origin;  // where it was read from (a path), for messages
 
   // Throw Error(kUsage) naming the unknown name and listing the defined ones.
@@ -74,7 +81,8 @@ struct Config {
 
 enum class SettingType {
   kInteger,
-  kChoice,  // a string from a fixed list
+  kChoice,   // a string from a fixed list
+  kAddress,  // "HOST:PORT" to listen on, HOST an IP address; empty: off
 };
 
 // One scalar setting under batch/daemon/log: the single source of truth for
@@ -83,7 +91,7 @@ struct SettingSpec {
   std::string_view path;  // "section.key", as written in the JSON
   SettingType type = SettingType::kInteger;
   int64_t default_integer = 0;                // kInteger
-  std::string_view default_choice;            // kChoice
+  std::string_view default_choice;            // kChoice and kAddress
   std::string_view unit;                      // "rows", "bytes", "ms", "s", or empty
   int64_t min = 0;                            // kInteger, inclusive
   int64_t max = 0;                            // kInteger, inclusive
@@ -93,7 +101,7 @@ struct SettingSpec {
 
   // Where the value lives in Config; the setter matching `type` is set.
   void (*set_integer)(Config&, int64_t) = nullptr;
-  void (*set_choice)(Config&, std::string_view) = nullptr;
+  void (*set_choice)(Config&, std::string_view) = nullptr;  // kChoice and kAddress
   // The value in `config` as text (for `config show` and reload diffs).
   std::string (*current)(const Config&) = nullptr;
 
@@ -103,6 +111,14 @@ struct SettingSpec {
 
 // Every scalar setting, in documentation order.
 std::span<const SettingSpec> SettingSpecs();
+
+// metrics.listen taken apart; nullopt when it is not HOST:PORT with HOST an
+// IPv4 address or a bracketed IPv6 one, and PORT in 1..65535.
+struct ListenAddress {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+};
+std::optional<ListenAddress> ParseListenAddress(std::string_view text);
 
 // Parses and validates a whole config. Every error is Error(kConfig) starting
 // with "config <origin>: " and naming the key path, e.g. syncs[0].tables[1].

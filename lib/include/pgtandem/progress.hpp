@@ -46,7 +46,8 @@ pg::Awaitable<Progress> ReadProgress(pg::Connection& target, const std::string& 
 // Writes progress inside the caller's open target transaction.
 pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& sync, const Progress& progress);
 
-// Keeps the source's copy of a target's progress up to date (autocommit).
+// Keeps the source's copy of a target's progress up to date (autocommit),
+// and samples its applied-delta counter for the apply rate.
 pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,
                                          const Progress& progress);
 
@@ -61,8 +62,15 @@ pg::Awaitable<void> CheckDeltasKept(pg::Connection& source, const std::string& s
 // Clears the recorded error once a target's session is healthy again.
 pg::Awaitable<void> ClearErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target);
 
+// What status shows of a target's failure.
+struct RecordedError {
+  std::string message;
+  std::string sqlstate;  // empty when no server error was behind it
+  std::string table;     // the table being applied, empty when none was
+};
+
 // Records the last error a target hit, for status; best effort.
 pg::Awaitable<void> RecordErrorOnSource(pg::Connection& source, const std::string& sync, const std::string& target,
-                                        const std::string& message);
+                                        const RecordedError& error);
 
 }  // namespace pgtandem

@@ -64,10 +64,12 @@ pg::Awaitable<SyncSequencesReport> RunSequences(boost::asio::any_io_executor exe
                                                 SequenceMode mode, const SequenceOptions& options);
 
 // Cutover's last step once writes on the source have stopped: syncs every
-// sequence of `sync` on every target, scanning every column it feeds, and
-// throws Error(kState) naming each sequence that is still at risk.
+// sequence of `sync` on every target (only `only_target` when given),
+// scanning every column it feeds, and throws Error(kState) naming each
+// sequence that is still at risk.
 pg::Awaitable<SyncSequencesReport> FinalSequenceSync(boost::asio::any_io_executor executor, const Config& config,
-                                                     const SyncConfig& sync, int64_t margin = 0);
+                                                     const SyncConfig& sync, int64_t margin = 0,
+                                                     const std::optional<std::string>& only_target = std::nullopt);
 
 // One sentence on why a sequence is still at risk after a sync, with the command that fixes it.
 std::string DescribeRisk(const SequenceReport& report, const std::string& sync, const std::string& target);

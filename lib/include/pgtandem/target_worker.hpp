@@ -11,7 +11,9 @@
 #include "pgtandem/batch_reader.hpp"
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
+#include "pgtandem/metrics.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/progress.hpp"
 #include "pgtandem/schema_guard.hpp"
 
 namespace pgtandem {
@@ -20,7 +22,8 @@ namespace pgtandem {
 // targets proceed in parallel: a slow or dead target never holds back another.
 class TargetWorker {
  public:
-  TargetWorker(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, std::string target);
+  TargetWorker(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, std::string target,
+               Metrics& metrics);
 
   // Until Stop(): a failed session is logged, recorded for status, and retried with backoff.
   pg::Awaitable<void> Run();
@@ -41,7 +44,8 @@ class TargetWorker {
   // The worker's own (mutable) entries for a batch's tables.
   std::vector<CapturedTable*> TablesOf(const Batch& batch);
   pg::Awaitable<void> WaitForWork();
-  pg::Awaitable<void> RecordError(const std::string& message);
+  pg::Awaitable<void> RecordError(const RecordedError& error);
+  void CountBatch(const Batch& batch, const ApplyStats& stats, std::chrono::steady_clock::duration took);
   void AdaptBudget(const ApplyStats& stats);
 
   boost::asio::any_io_executor strand_;
@@ -49,6 +53,7 @@ class TargetWorker {
   const SyncConfig& sync_;
   std::string target_name_;
   Logger log_;
+  Metrics& metrics_;
   pg::Connection source_;
   pg::Connection target_;
   std::vector<CapturedTable> tables_;
@@ -62,6 +67,7 @@ class TargetWorker {
   bool healthy_ = false;   // the current session got as far as replicating
   bool consistent_next_ = false;  // apply the next batch whole, unsplit (see ApplyBatch)
   bool progress_copied_ = true;   // the source's copy shows the latest progress
+  std::string failed_table_;      // the table a failed batch was applying, for status
   std::chrono::steady_clock::time_point last_progress_copy_{};
   int64_t budget_;
 };

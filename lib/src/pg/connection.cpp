@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "pgtandem/log.hpp"
+#include "pgtandem/sync_lock.hpp"
 
 namespace pgtandem::pg {
 namespace asio = boost::asio;
@@ -129,6 +130,7 @@ Awaitable<void> Connection::Connect() {
       },
       this);
   if (PQsetnonblocking(conn_, 1) != 0) throw Failure("cannot switch the connection to non-blocking mode");
+  if (side_ == Side::kSource) co_await Exec(SourceSessionSetupSql());
 }
 
 Awaitable<void> Connection::WaitSocket(Wait wait) {
