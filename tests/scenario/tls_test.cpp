@@ -50,6 +50,12 @@ TEST_CASE("the daemon replicates over sslmode=verify-full, and a server its CA d
     }
   }
 
+  // The pg_dump command snapshot prints verifies the server too; no pg_dump comes, so it gives up (exit 7).
+  RunResult snapshot = setup.Pgtandem({"snapshot", "--hold", "1"});
+  INFO(snapshot.output);
+  REQUIRE(snapshot.exit_code == 7);
+  REQUIRE_THAT(snapshot.output, Contains("sslmode=verify-full sslrootcert=" + ca.CertFile().string()));
+
   setup.WriteConfig(ConfigTrusting(setup, other));
   RunResult refused = setup.Pgtandem({"install"});
   INFO(refused.output);
