@@ -9,6 +9,18 @@
 namespace pgtandem::cli {
 namespace {
 
+// The source's dsn for the printed pg_dump command: its TLS options too, so
+// that the dump verifies the server as pgtandem does, but never its password,
+// which pg_dump finds in ~/.pgpass. Only sslpassword, which cannot be left
+// out, falls back to host, port, dbname and user.
+std::string DumpDsn(const Dsn& dsn) {
+  try {
+    return dsn.WithoutPassword();
+  } catch (const Error&) {
+    return dsn.Describe();
+  }
+}
+
 int Run(const Config& config, const ParsedArgs& args) {
   auto syncs = config.SelectSyncs(args.Value("--sync"));
   if (syncs.size() != 1) throw Error(ErrorKind::kUsage, "the config defines several syncs; name one with --sync NAME");
@@ -17,6 +29,7 @@ int Run(const Config& config, const ParsedArgs& args) {
   auto hold = std::chrono::seconds(args.Number("--hold", 1, 86400).value_or(3600));
   Logger log(fmt::format("sync {} source {}", sync.name, sync.source));
   const NodeConfig& node = config.Node(sync.source);
+  const std::string dump_dsn = DumpDsn(node.dsn);
   RunBlocking<int>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<int> {
     auto timeout = std::chrono::seconds(config.daemon.connect_timeout_s);
     pg::Connection exporter(ex, sync.source, pg::Side::kSource, node.dsn, timeout);
@@ -28,7 +41,7 @@ int Run(const Config& config, const ParsedArgs& args) {
                "it. Run now, in another terminal (any format; -j works):\n\n"
                "  pg_dump --snapshot={} --format=directory --jobs=4 --file=DUMPDIR \"{}\"\n\n"
                "then restore it on the target and run: pgtandem bootstrap --sync {} --target TARGET\n",
-               exported.id, sync.source, exported.snapshot, exported.id, node.dsn.Describe(), sync.name);
+               exported.id, sync.source, exported.snapshot, exported.id, dump_dsn, sync.name);
     std::fflush(stdout);
     co_await HoldUntilDumped(watcher, hold, log);
     fmt::print("pg_dump has finished with the snapshot; it is released\n");

@@ -11,7 +11,12 @@ namespace {
 // Partitions are captured through their parent, so patterns never select them.
 constexpr std::string_view kUserTablesSql = R"(
 SELECT n.nspname, c.relname, c.relkind = 'p' AS partitioned,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_key
+       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_key,
+       ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND (t.oid = 'pg_catalog.oid'::pg_catalog.regtype
+                     OR t.typbasetype = 'pg_catalog.oid'::pg_catalog.regtype)
+              ORDER BY a.attnum) AS oid_columns
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -62,6 +67,7 @@ pg::Awaitable<std::vector<TableName>> SelectTables(pg::Connection& source, const
   pg::Result all = co_await source.Exec(kUserTablesSql);
   std::vector<TableName> selected;
   std::vector<std::string> keyless;
+  std::vector<std::string> large_objects;
   std::vector<bool> pattern_used(sync.tables.size(), false);
   for (int row = 0; row < all.Rows(); ++row) {
     TableName table{std::string(all.Get(row, 0)), std::string(all.Get(row, 1))};
@@ -71,18 +77,30 @@ pg::Awaitable<std::vector<TableName>> SelectTables(pg::Connection& source, const
     }
     if (!matched || MatchesAny(sync.exclude, table)) continue;
     if (!all.GetBool(row, 3)) keyless.push_back(table.Display());
+    for (const auto& column : ParseTextArray(all.Get(row, 4))) {
+      large_objects.push_back(fmt::format("{} column {}", table.Display(), QuoteIdent(column)));
+    }
     selected.push_back(std::move(table));
   }
   std::vector<std::string> problems;
   for (size_t i = 0; i < sync.tables.size(); ++i) {
     if (!pattern_used[i]) {
-      problems.push_back(fmt::format("pattern \"{}\" (syncs[{}].tables) matches no table on {}; check the name and "
-                                     "its case, or remove it", sync.tables[i].Text(), sync.name, source.Describe()));
+      problems.push_back(fmt::format("pattern \"{}\" in \"tables\" matches no table on {}; check the name and "
+                                     "its case, or remove it", sync.tables[i].Text(), source.Describe()));
     }
   }
   if (!keyless.empty()) {
     problems.push_back(fmt::format("{} selected table(s) have no primary key: {}; add a primary key, or list them "
                                    "under \"exclude\"", keyless.size(), fmt::join(keyless, ", ")));
+  }
+  // An oid column (or the lo extension's domain over it) usually points at a
+  // large object, which no trigger sees and COPY does not carry: only the
+  // number would reach the target, pointing at nothing there.
+  if (!large_objects.empty()) {
+    problems.push_back(fmt::format("{} selected column(s) have type oid, which usually points at a large object, and "
+                                   "large objects are not replicated: {}; store the data in a bytea column, or list "
+                                   "the table under \"exclude\" and copy its large objects yourself",
+                                   large_objects.size(), fmt::join(large_objects, ", ")));
   }
   if (!problems.empty()) {
     throw Error(ErrorKind::kState, fmt::format("sync '{}': {}", sync.name, fmt::join(problems, "\n")));

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "pgtandem/error.hpp"
 
 namespace pgtandem {
@@ -117,6 +119,9 @@ bool IsLibpqKeyword(std::string_view word) {
   return kKeywords.contains(word);
 }
 
+// `sslpassword` unlocks the client's key: as secret as `password`.
+bool IsSecretKeyword(std::string_view keyword) { return keyword == "password" || keyword == "sslpassword"; }
+
 // Whether `keyword =` starts at pos, i.e. the next setting begins there. Only
 // libpq's keywords count: in `password=a b=c`, "b=c" is more password.
 bool KeywordStartsAt(std::string_view text, size_t pos) {
@@ -159,7 +164,7 @@ std::vector<Span> KeywordSecrets(std::string_view text) {
   std::vector<Span> out;
   for (const Setting& s : ScanKeywords(text)) {
     const Span value{s.value.begin, ExtendValue(text, s.value.end)};
-    if (s.keyword == "password") {
+    if (IsSecretKeyword(s.keyword)) {
       out.push_back(value);
     } else if (s.keyword == "dbname") {
       AddNestedSecrets(text, value, out);
@@ -219,7 +224,7 @@ void AddQuerySecrets(std::string_view text, size_t rest, std::vector<Span>& out)
     size_t amp = text.find('&', param + 1);
     const size_t eq = text.find('=', param + 1);
     const bool secret =
-        eq < amp && PercentDecode(text.substr(param + 1, eq - param - 1)) == "password";
+        eq < amp && IsSecretKeyword(PercentDecode(text.substr(param + 1, eq - param - 1)));
     while (secret && amp != std::string_view::npos && !ParamStartsAt(text, amp + 1)) {
       amp = text.find('&', amp + 1);
     }
@@ -393,7 +398,37 @@ std::string DescribeRedacted(const std::string& redacted) {
   return out.empty() ? "(libpq defaults and PG* environment)" : out;
 }
 
+// The settings the string holds, as libpq reads them (URI form decoded).
+Options ParseOptions(const std::string& conninfo) {
+  Options options{PQconninfoParse(conninfo.c_str(), nullptr), PQconninfoFree};
+  if (options == nullptr) throw Error(ErrorKind::kInternal, "a validated connection string no longer parses");
+  return options;
+}
+
 }  // namespace
+
+std::string Dsn::WithoutPassword() const {
+  const Options options = ParseOptions(conninfo_);
+  std::string out;
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || std::string_view(o->keyword) == "password") continue;
+    if (std::string_view(o->keyword) == "sslpassword") {
+      throw Error(ErrorKind::kConfig, fmt::format("the dsn {} holds sslpassword, which pg_dump could only be given "
+                                                  "on its command line, visible to every local user; use a client "
+                                                  "key without a passphrase (mode 0600)", redacted_));
+    }
+    out += (out.empty() ? "" : " ") + std::string(o->keyword) + "=" + DescribeValue(o->val);
+  }
+  return out;
+}
+
+std::string Dsn::Password() const {
+  const Options options = ParseOptions(conninfo_);
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::string_view(o->keyword) == "password") return o->val;
+  }
+  return {};
+}
 
 Dsn::Dsn() : Dsn(std::string()) {}
 

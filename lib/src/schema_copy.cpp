@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spawn.h>
@@ -16,19 +17,38 @@ extern char** environ;
 namespace pgtandem {
 namespace {
 
+// Our environment for pg_dump, with the dsn's password as PGPASSWORD: a
+// command line is readable by every local user (ps, /proc/PID/cmdline), a
+// process's environment only by its owner and root.
+std::vector<std::string> PgDumpEnvironment(const std::string& password) {
+  std::vector<std::string> env;
+  for (char** var = environ; *var != nullptr; ++var) {
+    if (password.empty() || !std::string_view(*var).starts_with("PGPASSWORD=")) env.emplace_back(*var);
+  }
+  if (!password.empty()) env.push_back("PGPASSWORD=" + password);
+  return env;
+}
+
+std::vector<char*> NullTerminated(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 // Runs pg_dump and returns its standard output; its standard error stays on ours.
-std::string RunPgDump(const std::vector<std::string>& args) {
+std::string RunPgDump(const std::vector<std::string>& args, const std::string& password) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw Error(ErrorKind::kInternal, "cannot create a pipe for pg_dump");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-  std::vector<char*> argv;
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> argv = NullTerminated(args);
+  const std::vector<std::string> env_strings = PgDumpEnvironment(password);
+  std::vector<char*> env = NullTerminated(env_strings);
   pid_t pid = 0;
-  int spawned = posix_spawnp(&pid, "pg_dump", &actions, nullptr, argv.data(), environ);
+  int spawned = posix_spawnp(&pid, "pg_dump", &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
   if (spawned != 0) {
@@ -70,8 +90,8 @@ pg::Awaitable<void> CopySchemaSection(pg::Connection& target, const Dsn& source,
     args.push_back("--table=" + table.name.Quoted());
     schemas.insert(table.name.schema);
   }
-  args.push_back("--dbname=" + source.ConnInfo());
-  std::string ddl = FilterSchemaDump(RunPgDump(args));
+  args.push_back("--dbname=" + source.WithoutPassword());
+  std::string ddl = FilterSchemaDump(RunPgDump(args, source.Password()));
   if (section == "pre-data") {
     for (const auto& schema : schemas) co_await target.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema));
   }

@@ -351,6 +351,51 @@ void PgCluster::WriteSettings(const std::vector<std::string>& extra_settings) {
   if (!conf) throw std::runtime_error(Describe() + "cannot append to postgresql.conf");
 }
 
+void PgCluster::AppendSettings(const std::vector<std::string>& lines, std::string_view why) {
+  std::ofstream conf(data_dir_ / "postgresql.conf", std::ios::app);
+  conf << "# " << why << "\n";
+  for (const auto& line : lines) conf << line << "\n";
+  conf.close();
+  if (!conf) throw std::runtime_error(Describe() + "cannot append to postgresql.conf");
+}
+
+void PgCluster::Restart() {
+  Stop("fast");
+  Start();
+}
+
+void PgCluster::RequirePasswords() {
+  // The first matching line wins, so these go before initdb's trust lines.
+  const fs::path hba = data_dir_ / "pg_hba.conf";
+  const std::string rest = ReadFile(hba);
+  std::ofstream out(hba, std::ios::trunc);  // rewritten in place: it keeps its owner
+  out << "# pgtandem test harness: the harness's superuser keeps trust, every other role needs its password.\n"
+      << "host all postgres 127.0.0.1/32 trust\n"
+      << "host all all 127.0.0.1/32 scram-sha-256\n"
+      << rest;
+  out.close();
+  if (!out) throw std::runtime_error(Describe() + "cannot rewrite " + hba.string());
+  Restart();
+}
+
+void PgCluster::EnableSsl(const fs::path& cert_file, const fs::path& key_file) {
+  const fs::path cert = data_dir_ / "server.crt";
+  const fs::path key = data_dir_ / "server.key";
+  fs::copy_file(cert_file, cert, fs::copy_options::overwrite_existing);
+  fs::copy_file(key_file, key, fs::copy_options::overwrite_existing);
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  if (RunningAsRoot()) {
+    const passwd* owner = ::getpwnam(kOwner);
+    if (owner == nullptr || ::chown(cert.c_str(), owner->pw_uid, owner->pw_gid) != 0 ||
+        ::chown(key.c_str(), owner->pw_uid, owner->pw_gid) != 0) {
+      throw std::runtime_error(Describe() + "cannot hand the server's certificate and key to '" + kOwner + "'");
+    }
+  }
+  AppendSettings({"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"},
+                 "Requested by the test (EnableSsl): TLS with the test's own CA.");
+  Restart();
+}
+
 void PgCluster::Start() {
   if (Running()) throw std::runtime_error(Describe() + "Start(): the server is already running");
   const RunResult result = RunTool(

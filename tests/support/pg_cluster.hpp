@@ -57,6 +57,15 @@ class PgCluster {
   // Whether a postmaster is running on DataDir().
   bool Running() const;
 
+  // Password authentication (scram-sha-256) over TCP for every role but the
+  // harness's superuser `postgres`, which keeps trust so that Exec() and
+  // Query() need no password. Restarts the server.
+  void RequirePasswords();
+  // Serves TLS with this certificate and key, copied into DataDir() (the key
+  // 0600 and owned by the server's OS user, as PostgreSQL demands); clients
+  // may still connect without TLS. Restarts the server.
+  void EnableSsl(const std::filesystem::path& cert_file, const std::filesystem::path& key_file);
+
   const std::filesystem::path& DataDir() const { return data_dir_; }
   // The whole server log (DataDir()/server.log), across restarts.
   std::string ServerLog() const;
@@ -82,6 +91,9 @@ class PgCluster {
   void MakeIndependent(const std::vector<std::string>& extra_settings);
   void InitDb();
   void WriteSettings(const std::vector<std::string>& extra_settings);
+  // Writes `lines` to the end of postgresql.conf.
+  void AppendSettings(const std::vector<std::string>& lines, std::string_view why);
+  void Restart();
   // Stops (immediately) and deletes everything; never throws.
   void Destroy() noexcept;
   // Message prefixes naming the cluster (and database).

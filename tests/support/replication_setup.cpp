@@ -72,13 +72,13 @@ void ReplicationSetup::WriteConfig(const std::string& json) {
 RunResult ReplicationSetup::Pgtandem(std::vector<std::string> args) {
   std::vector<std::string> argv = {PgtandemBinary(), "--config", config_path_.string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, std::chrono::seconds(120));
+  return Run(argv, std::chrono::seconds(120), env_);
 }
 
 ChildProcess ReplicationSetup::StartDaemon(std::vector<std::string> extra_args) {
   std::vector<std::string> argv = {PgtandemBinary(), "--config", config_path_.string(), "run"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  return ChildProcess(argv, dir_ / fmt::format("daemon-{}.log", ++daemons_started_));
+  return ChildProcess(argv, dir_ / fmt::format("daemon-{}.log", ++daemons_started_), env_);
 }
 
 std::vector<std::string> ReplicationSetup::DifferingTables(int target) {

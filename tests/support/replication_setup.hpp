@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class ReplicationSetup {
   // The config this setup wrote by default (useful to derive variants).
   std::string DefaultConfig() const;
 
+  // Variables added to the environment of every pgtandem started from now on
+  // (PGPASSFILE, HOME, PATH ...).
+  void SetEnvironment(std::map<std::string, std::string> env) { env_ = std::move(env); }
   // pgtandem --config <config> args...
   RunResult Pgtandem(std::vector<std::string> args);
   // Starts "pgtandem run"; its output goes to <dir>/daemon-<n>.log.
@@ -60,6 +64,7 @@ class ReplicationSetup {
   std::vector<std::unique_ptr<PgCluster>> targets_;
   std::string tables_json_;
   std::string extra_json_;
+  std::map<std::string, std::string> env_;
   int daemons_started_ = 0;
 };
 

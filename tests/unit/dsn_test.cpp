@@ -146,6 +146,27 @@ TEST_CASE("Dsn never shows a random password in any output") {
   }
 }
 
+TEST_CASE("Dsn splits off the password for a child program's environment") {
+  const Dsn keywords("host=db1 password='s3 cr\\'et' dbname=app user=migrator");
+  CHECK(keywords.Password() == "s3 cr'et");
+  CHECK(keywords.WithoutPassword() == "user=migrator dbname=app host=db1");
+  const Dsn uri("postgresql://migrator:s%40cret@db1:5433/app?sslmode=verify-full");
+  CHECK(uri.Password() == "s@cret");
+  CHECK(uri.WithoutPassword().find("cret") == std::string::npos);
+  CHECK(uri.WithoutPassword().find("user=migrator") != std::string::npos);
+  CHECK(uri.WithoutPassword().find("sslmode=verify-full") != std::string::npos);
+  CHECK(Dsn("host=db1").Password().empty());
+  CHECK(Dsn("host=db1").WithoutPassword() == "host=db1");
+}
+
+TEST_CASE("Dsn treats sslpassword as a secret") {
+  const Dsn dsn("host=db1 sslpassword=k3yPhrase sslkey=/k");
+  CHECK(dsn.Redacted() == "host=db1 sslpassword=*** sslkey=/k");
+  CHECK(Dsn("postgresql://db1/app?sslpassword=k3yPhrase").Redacted() == "postgresql://db1/app?sslpassword=***");
+  REQUIRE_THROWS_WITH(dsn.WithoutPassword(), Catch::Matchers::Contains("holds sslpassword") &&
+                                                 !Catch::Matchers::Contains("k3yPhrase"));
+}
+
 TEST_CASE("Dsn compares by the exact string") {
   CHECK(Dsn("host=a") == Dsn("host=a"));
   CHECK_FALSE(Dsn("host=a") == Dsn("host=b"));

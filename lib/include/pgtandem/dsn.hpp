@@ -27,6 +27,15 @@ class Dsn {
   // that are set, never the password.
   std::string Describe() const { return description_; }
 
+  // The same connection in keyword form without `password`, for a child
+  // program (pg_dump) whose command line any local user can read with `ps`:
+  // it gets Password() through its environment instead. Throws Error(kConfig)
+  // when the string holds `sslpassword`, which libpq reads from nowhere else.
+  std::string WithoutPassword() const;
+  // The `password` the string holds (keyword or URI form); empty when none,
+  // and libpq then looks in PGPASSWORD, PGPASSFILE or ~/.pgpass.
+  std::string Password() const;
+
   // Same connection string, byte for byte (a reload uses it to see change).
   bool operator==(const Dsn& other) const { return conninfo_ == other.conninfo_; }
 
