@@ -22,4 +22,7 @@ const Command& BootstrapCommand();
 const Command& SequencesSyncCommand();
 const Command& SequencesCheckCommand();
 
+// The syncs selected by --sync, narrowed to those that have --target as a target.
+std::vector<const SyncConfig*> SyncsWithTarget(const Config& config, const ParsedArgs& args);
+
 }  // namespace pgtandem::cli
