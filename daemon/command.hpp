@@ -20,6 +20,7 @@ const Command& StatusCommand();
 const Command& SnapshotCommand();
 const Command& BootstrapCommand();
 const Command& CompareCommand();
+const Command& RepairCommand();
 // "sequences sync" and "sequences check": a command name may be two words.
 const Command& SequencesSyncCommand();
 const Command& SequencesCheckCommand();

@@ -115,6 +115,12 @@ std::string KeyLayout::MatchesKeys(std::string_view alias) const {
   return fmt::format("{}", fmt::join(parts, " AND "));
 }
 
+std::string KeyLayout::KeyCasts() const {
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < columns_.size(); ++i) parts.push_back(fmt::format("k.c{}::{}", i, columns_[i].type));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 std::string KeyLayout::KeysOrder() const {
   std::vector<std::string> parts;
   for (size_t i = 0; i < columns_.size(); ++i) {

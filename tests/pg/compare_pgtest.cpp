@@ -47,6 +47,9 @@ TEST_CASE("a table whose definition differs on the target is reported, not compa
   CHECK_THAT(result.output, Contains("equal       public.accounts"));
   CHECK_THAT(result.output, Contains("differs     public.notes"));
   CHECK_THAT(result.output, Contains("column \"extra\" (integer) exists only on the target"));
+  RunResult repair = Pgtandem(setup, {"repair"});
+  CHECK(repair.exit_code == 1);
+  CHECK_THAT(repair.output, Contains("not repaired  public.notes"));
 }
 
 TEST_CASE("rows whose changes the target has not applied yet are unverified, not missing: exit 7", "[pg]") {

@@ -92,7 +92,8 @@ std::set<std::string> Keys(std::initializer_list<std::string> keys) { return key
 
 }  // namespace
 
-TEST_CASE("compare reports exactly the keys damaged on a target", "[scenario]") {
+TEST_CASE("compare reports exactly the keys damaged on a target, and repair through the daemon makes it equal",
+          "[scenario]") {
   ReplicationSetup setup("compare", 1, kSampleSchema, kSampleTables);
   REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
   ChildProcess daemon = setup.StartDaemon();
@@ -137,6 +138,14 @@ TEST_CASE("compare reports exactly the keys damaged on a target", "[scenario]") 
               found[table["table"].get<std::string>()]["different"].size());
   }
 
+  RunResult repaired = setup.Pgtandem({"repair"});
+  INFO(repaired.output);
+  REQUIRE(repaired.exit_code == 0);
+  REQUIRE_THAT(repaired.output, Catch::Matchers::Contains("queued 14 key(s)"));
+  setup.WaitEqual(60s);
+  CompareRun after = CompareJson(setup);
+  REQUIRE(after.exit_code == 0);
+  REQUIRE(after.report["equal"] == true);
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
 }

@@ -52,6 +52,8 @@ class KeyLayout {
   pg::Params KeyParams(const std::vector<KeyValue>& keys) const;
   // t."a" = k.c0::integer AND t."b" = k.c1::text: rows of `alias` with a key from KeysFrom().
   std::string MatchesKeys(std::string_view alias) const;
+  // k.c0::integer, k.c1::text: the keys of KeysFrom() as values of their types.
+  std::string KeyCasts() const;
   // k.c0::integer, k.c1::text COLLATE "C": sorts KeysFrom() rows in key order.
   std::string KeysOrder() const;
 
