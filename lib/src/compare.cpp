@@ -8,7 +8,7 @@
 #include "pgtandem/async.hpp"
 #include "pgtandem/catalog.hpp"
 #include "pgtandem/compare_meter.hpp"
-#include "pgtandem/row_digest.hpp"
+#include "pgtandem/row_hash.hpp"
 #include "pgtandem/table_compare.hpp"
 #include "pgtandem/table_definition.hpp"
 

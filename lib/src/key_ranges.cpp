@@ -12,9 +12,10 @@ namespace {
 constexpr size_t kMaxFilterIntervals = 16;
 
 constexpr std::string_view kKeyColumnsSql = R"(
-SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attcollation <> 0
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attcollation <> 0, t.typlen > 0
   FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS k(name, ord)
   JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::oid AND a.attname = k.name
+  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
  ORDER BY k.ord)";
 
 // The table and its partitions: reltuples, or -1 where never analyzed, and their size.
@@ -75,15 +76,9 @@ std::string KeyLayout::TextColumnRefs(std::string_view alias) const {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
-std::string KeyLayout::OrderColumns(std::string_view alias) const {
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < columns_.size(); ++i) parts.push_back(fmt::format("{} AS o{}", Column(alias, columns_[i]), i));
-  return fmt::format("{}", fmt::join(parts, ", "));
-}
-
 std::string KeyLayout::OrderBy(std::string_view alias) const {
   std::vector<std::string> parts;
-  for (size_t i = 0; i < columns_.size(); ++i) parts.push_back(Ordered(fmt::format("{}.o{}", alias, i), columns_[i]));
+  for (const auto& column : columns_) parts.push_back(Ordered(Column(alias, column), column));
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
@@ -139,7 +134,8 @@ pg::Awaitable<KeyLayout> LoadKeyLayout(pg::Connection& source, const CapturedTab
   pg::Result rows = co_await source.Exec(kKeyColumnsSql, table.relid, TextArrayLiteral(table.key_columns));
   std::vector<KeyColumn> columns;
   for (int row = 0; row < rows.Rows(); ++row) {
-    columns.push_back({std::string(rows.Get(row, 0)), std::string(rows.Get(row, 1)), rows.GetBool(row, 2)});
+    columns.push_back(
+        {std::string(rows.Get(row, 0)), std::string(rows.Get(row, 1)), rows.GetBool(row, 2), rows.GetBool(row, 3)});
   }
   if (columns.size() != table.key_columns.size()) {
     throw source.Failure(fmt::format("table {}: the primary key columns captured ({}) are no longer all in the table; "
@@ -168,7 +164,7 @@ int RangeSet::RangeOf(int64_t bucket) const {
   return range_of_[static_cast<size_t>(bucket)];
 }
 
-// Bucket b holds the keys with exactly b bounds at or below them.
+// Bucket b holds the keys with exactly b bounds at or below them, as width_bucket() counts.
 std::string RangeSet::Tree(size_t lo_bucket, size_t hi_bucket, std::string_view alias) const {
   if (lo_bucket == hi_bucket) return std::to_string(lo_bucket);
   size_t mid = (lo_bucket + hi_bucket + 1) / 2;
@@ -176,7 +172,16 @@ std::string RangeSet::Tree(size_t lo_bucket, size_t hi_bucket, std::string_view 
                      Tree(lo_bucket, mid - 1, alias), Tree(mid, hi_bucket, alias));
 }
 
-std::string RangeSet::BucketExpr(std::string_view alias) const { return Tree(0, bounds_.size(), alias); }
+std::string RangeSet::BucketExpr(std::string_view alias) const {
+  const std::vector<KeyColumn>& columns = layout_.Columns();
+  if (bounds_.empty() || columns.size() != 1 || !columns[0].fixed_length || columns[0].collatable) {
+    return Tree(0, bounds_.size(), alias);
+  }
+  std::vector<std::string> values;
+  for (const auto& bound : bounds_) values.push_back(bound[0]);
+  return fmt::format("pg_catalog.width_bucket({}.{}, {}::{}[])", alias, QuoteIdent(columns[0].name),
+                     QuoteLiteral(TextArrayLiteral(values)), columns[0].type);
+}
 
 std::string RangeSet::Filter(std::string_view alias) const {
   std::vector<KeyRange> intervals;
@@ -193,17 +198,20 @@ std::string RangeSet::Filter(std::string_view alias) const {
   return fmt::format("({})", fmt::join(parts, " OR "));
 }
 
-std::string RangeSet::BucketArray() const { return fmt::format("'{{{}}}'::bigint[]", fmt::join(buckets_, ",")); }
+std::string RangeSet::Buckets() const {
+  std::vector<std::string> rows;
+  for (int64_t bucket : buckets_) rows.push_back(fmt::format("({})", bucket));
+  return fmt::format("{}", fmt::join(rows, ", "));
+}
 
-// The set-returning function in the select list keeps the planner from
-// merging this subquery into the query around it. Merged, each expression
-// would be evaluated once per reference (the row's text twice, the bucket
-// tree again in WHERE), and the GROUP BY would be planned as a sort, since
-// the planner takes the bucket to have as many values as the key. Unlike
-// OFFSET 0, this fence leaves a parallel scan possible.
-std::string RangeSet::RowsSql(const CapturedTable& table, std::string_view columns) const {
-  return fmt::format("SELECT {} AS b, {}, pg_catalog.generate_series(1, 1) AS fence FROM {} t WHERE {}", BucketExpr("t"),
-                     columns, table.Target(), Filter("t"));
+// Rows meet their range through a join with the list of buckets, not by
+// grouping on the bucket expression: the planner takes that expression to
+// have as many values as the key and would sort the whole table to group it,
+// while grouped by a VALUES column it aggregates in a hash table, in parallel
+// workers where it may. Rows between ranges join nothing.
+std::string RangeSet::From(const CapturedTable& table, std::string_view values, std::string_view columns) const {
+  return fmt::format("FROM {} t JOIN (VALUES {}) AS r({}) ON r.b = ({}) WHERE {}", table.Target(), values, columns,
+                     BucketExpr("t"), Filter("t"));
 }
 
 pg::Awaitable<std::vector<KeyRange>> SampleRanges(pg::Connection& source, const CapturedTable& table,
@@ -221,9 +229,8 @@ pg::Awaitable<std::vector<KeyRange>> SampleRanges(pg::Connection& source, const 
   // About 50 sampled keys a range: SYSTEM samples whole blocks, whose keys are often consecutive.
   double percent = std::min(100.0, 100.0 * static_cast<double>(wanted * 50) / static_cast<double>(rows));
   pg::Result sample = co_await source.Exec(
-      fmt::format("SELECT {} FROM (SELECT {}, {} FROM {} t TABLESAMPLE SYSTEM ({:.6f})) s ORDER BY {}",
-                  layout.TextColumnRefs("s"), layout.TextColumns("t"), layout.OrderColumns("t"), table.Target(),
-                  percent, layout.OrderBy("s")));
+      fmt::format("SELECT {} FROM {} t TABLESAMPLE SYSTEM ({:.6f}) ORDER BY {}", layout.TextColumns("t"), table.Target(),
+                  percent, layout.OrderBy("t")));
   std::optional<KeyValue> lo;
   int64_t sampled = sample.Rows();
   for (int64_t i = 1; i < wanted && i < sampled; ++i) {
@@ -241,18 +248,13 @@ pg::Awaitable<std::vector<KeyRange>> SampleRanges(pg::Connection& source, const 
 std::string SplitPointsSql(const RangeSet& set, const CapturedTable& table,
                            const std::vector<std::pair<size_t, int64_t>>& steps) {
   const KeyLayout& layout = set.Layout();
-  std::vector<std::string> values, buckets;
-  for (const auto& [range, step] : steps) {
-    values.push_back(fmt::format("({}::bigint, {}::bigint)", set.Bucket(range), step));
-    buckets.push_back(std::to_string(set.Bucket(range)));
-  }
+  std::vector<std::string> values;
+  for (const auto& [range, step] : steps) values.push_back(fmt::format("({}, {}::bigint)", set.Bucket(range), step));
   return fmt::format(
-      "SELECT w.b, {0} FROM (SELECT s.b, {1}, pg_catalog.row_number() OVER (PARTITION BY s.b ORDER BY {2}) AS n "
-      "FROM ({3}) s WHERE s.b = ANY('{{{4}}}'::bigint[])) w JOIN (VALUES {5}) AS p(b, step) ON p.b = w.b "
-      "WHERE w.n > 1 AND (w.n - 1) % p.step = 0 ORDER BY w.b, w.n",
-      layout.TextColumnRefs("w"), layout.TextColumnRefs("s"), layout.OrderBy("s"),
-      set.RowsSql(table, layout.TextColumns("t") + ", " + layout.OrderColumns("t")), fmt::join(buckets, ","),
-      fmt::join(values, ", "));
+      "SELECT w.b, {0} FROM (SELECT r.b, r.step, {1}, pg_catalog.row_number() OVER (PARTITION BY r.b ORDER BY {2}) AS n "
+      "{3}) w WHERE w.n > 1 AND (w.n - 1) % w.step = 0 ORDER BY w.b, w.n",
+      layout.TextColumnRefs("w"), layout.TextColumns("t"), layout.OrderBy("t"),
+      set.From(table, fmt::format("{}", fmt::join(values, ", ")), "b, step"));
 }
 
 }  // namespace pgtandem

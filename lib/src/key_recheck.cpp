@@ -8,7 +8,7 @@
 #include "pgtandem/async.hpp"
 #include "pgtandem/progress.hpp"
 #include "pgtandem/purger.hpp"
-#include "pgtandem/row_digest.hpp"
+#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 namespace {
@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kChunk = 10000;
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 
-using Rows = std::vector<std::optional<RowDigest>>;
+using Rows = std::vector<std::optional<int64_t>>;  // a row's hash, nullopt where there is no row
 
 std::string SnapshotWindow(std::string_view alias, std::string_view after, std::string_view upto) {
   return fmt::format("{0}.txid >= pg_catalog.pg_snapshot_xmin({1}::pg_snapshot) "
@@ -32,17 +32,17 @@ std::vector<KeyValue> Chunk(const std::vector<KeyValue>& keys, size_t start) {
   return std::vector<KeyValue>(first, first + static_cast<long>(std::min(kChunk, keys.size() - start)));
 }
 
-// Each key's row on a node, as a digest; nullopt where it has none.
+// Each key's row on a node, as its hash.
 pg::Awaitable<Rows> ReadRows(pg::Connection& node, const CapturedTable& table, const KeyLayout& layout,
                              const std::vector<KeyValue>& keys) {
   Rows rows(keys.size());
-  std::string sql = fmt::format("SELECT k.ord, {} FROM {} JOIN {} t ON {}", DigestColumns(RowText(table, "t")),
-                                layout.KeysFrom(1), table.Target(), layout.MatchesKeys("t"));
+  std::string sql = fmt::format("SELECT k.ord, {} FROM {} JOIN {} t ON {}", RowHash(table, "t"), layout.KeysFrom(1),
+                                table.Target(), layout.MatchesKeys("t"));
   for (size_t start = 0; start < keys.size(); start += kChunk) {
     pg::Params params = layout.KeyParams(Chunk(keys, start));
     pg::Result result = co_await node.ExecParams(sql, std::move(params));
     for (int row = 0; row < result.Rows(); ++row) {
-      rows[start + static_cast<size_t>(result.GetInt(row, 0) - 1)] = ReadDigest(result, row, 1);
+      rows[start + static_cast<size_t>(result.GetInt(row, 0) - 1)] = result.GetInt(row, 1);
     }
   }
   co_return rows;
@@ -98,7 +98,7 @@ pg::Awaitable<bool> WaitApplied(pg::Connection& source, pg::Connection& target, 
   }
 }
 
-void Classify(const KeyValue& key, const std::optional<RowDigest>& on_source, const std::optional<RowDigest>& on_target,
+void Classify(const KeyValue& key, const std::optional<int64_t>& on_source, const std::optional<int64_t>& on_target,
               SettledKeys& settled) {
   if (!on_target) {
     settled.missing.push_back(key);

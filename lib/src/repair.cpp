@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "pgtandem/row_digest.hpp"
+#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 namespace {

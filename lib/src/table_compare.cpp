@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "pgtandem/async.hpp"
-#include "pgtandem/row_digest.hpp"
+#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 namespace {
@@ -28,11 +28,10 @@ constexpr int64_t kListBatchRows = 100000;
 // nodes could otherwise keep a range from shrinking.
 constexpr int kMaxDepth = 8;
 
-// Count and digest sums of the rows of one range on one node.
+// Count and hash sum (exact, numeric) of the rows of one range on one node.
 struct Sums {
   int64_t rows = 0;
-  std::string a;
-  std::string b;
+  std::string hashes;
 
   bool operator==(const Sums&) const = default;
 };
@@ -49,8 +48,7 @@ struct Differing {
 std::map<int64_t, Sums> ReadSums(const pg::Result& result) {
   std::map<int64_t, Sums> sums;
   for (int row = 0; row < result.Rows(); ++row) {
-    sums[result.GetInt(row, 0)] = {result.GetInt(row, 1), std::string(result.Get(row, 2)),
-                                   std::string(result.Get(row, 3))};
+    sums[result.GetInt(row, 0)] = {result.GetInt(row, 1), std::string(result.Get(row, 2))};
   }
   return sums;
 }
@@ -123,9 +121,8 @@ void RangeComparison::AddCandidate(KeyValue key) {
 pg::Awaitable<std::vector<KeyRange>> RangeComparison::CompareRanges(std::vector<KeyRange> ranges, bool first_level) {
   RangeSet set(layout_, std::move(ranges));
   step_ = fmt::format("counting and hashing rows in {} key range(s)", set.Ranges().size());
-  std::string sql = fmt::format("SELECT s.b, pg_catalog.count(*), {} FROM ({}) s WHERE s.b = ANY({}) GROUP BY s.b",
-                                DigestSums("s.r"), set.RowsSql(table_, RowText(table_, "t") + " AS r"),
-                                set.BucketArray());
+  std::string sql = fmt::format("SELECT r.b, pg_catalog.count(*), pg_catalog.sum({})::text {} GROUP BY r.b",
+                                RowHash(table_, "t"), set.From(table_, set.Buckets(), "b"));
   std::pair<pg::Result, pg::Result> results = co_await OnBoth(sql, sql);
   std::map<int64_t, Sums> on_source = ReadSums(results.first);
   std::map<int64_t, Sums> on_target = ReadSums(results.second);
@@ -168,17 +165,16 @@ pg::Awaitable<void> RangeComparison::ListKeyBatch(std::vector<KeyRange> ranges) 
   if (!found_.complete) co_return;
   RangeSet set(layout_, std::move(ranges));
   step_ = fmt::format("listing the keys of {} differing key range(s)", set.Ranges().size());
-  std::string sql = fmt::format("SELECT {}, {} FROM ({}) s WHERE s.b = ANY({})", layout_.TextColumnRefs("s"),
-                                DigestColumns("s.r"),
-                                set.RowsSql(table_, layout_.TextColumns("t") + ", " + RowText(table_, "t") + " AS r"),
-                                set.BucketArray());
+  std::string sql = fmt::format("SELECT {}, {} {}", layout_.TextColumns("t"), RowHash(table_, "t"),
+                                set.From(table_, set.Buckets(), "b"));
   std::pair<pg::Result, pg::Result> results = co_await OnBoth(sql, sql);
   size_t columns = layout_.Columns().size();
-  std::unordered_map<std::string, std::pair<KeyValue, RowDigest>> on_source;
+  int hash_column = static_cast<int>(columns);
+  std::unordered_map<std::string, std::pair<KeyValue, int64_t>> on_source;
   for (int row = 0; row < results.first.Rows(); ++row) {
     KeyValue key = ReadKey(results.first, row, columns);
     std::string encoded = Encode(key);
-    on_source.emplace(std::move(encoded), std::make_pair(std::move(key), ReadDigest(results.first, row, columns)));
+    on_source.emplace(std::move(encoded), std::make_pair(std::move(key), results.first.GetInt(row, hash_column)));
   }
   for (int row = 0; row < results.second.Rows(); ++row) {
     KeyValue key = ReadKey(results.second, row, columns);
@@ -187,7 +183,7 @@ pg::Awaitable<void> RangeComparison::ListKeyBatch(std::vector<KeyRange> ranges) 
       AddCandidate(std::move(key));
       continue;
     }
-    if (found->second.second != ReadDigest(results.second, row, columns)) AddCandidate(std::move(key));
+    if (found->second.second != results.second.GetInt(row, hash_column)) AddCandidate(std::move(key));
     on_source.erase(found);
   }
   for (auto& [encoded, entry] : on_source) AddCandidate(std::move(entry.first));

@@ -21,6 +21,7 @@ struct KeyColumn {
   std::string name;
   std::string type;  // format_type(), qualified where needed: usable in a cast
   bool collatable = false;
+  bool fixed_length = false;  // pg_type.typlen > 0: integers, uuid, dates and times, ...
 };
 
 // How compare orders, names and looks up a table's keys. Collatable key
@@ -42,8 +43,7 @@ class KeyLayout {
   std::string TextColumns(std::string_view alias) const;
   // s.k0, s.k1: those columns read back from a subquery.
   std::string TextColumnRefs(std::string_view alias) const;
-  // t."a" AS o0, t."b" AS o1, then "s.o0 COLLATE "C", s.o1": ORDER BY in the order Expr() compares.
-  std::string OrderColumns(std::string_view alias) const;
+  // t."a" COLLATE "C", t."b": ORDER BY in the order Expr() compares.
   std::string OrderBy(std::string_view alias) const;
 
   // ROWS FROM (unnest($1::text[]), unnest($2::text[])) WITH ORDINALITY AS k(c0, c1, ord): keys passed
@@ -74,10 +74,12 @@ struct KeyRange {
   int depth = 0;  // how many times it was split from a first-level range
 };
 
-// Sorted, non-overlapping ranges examined in one query. Their bounds form a
-// binary decision tree (CASE WHEN key < bound ...) that gives every row of the
-// table its bucket in O(log n) comparisons; each range is one bucket, and
-// rows between ranges fall in buckets of no range.
+// Sorted, non-overlapping ranges examined in one query. Their bounds give
+// every row of the table its bucket in O(log n) comparisons: width_bucket()
+// for a key of one fixed-length, non-collatable column (a binary search in
+// C), else a decision tree, CASE WHEN key < bound ..., for any key, since
+// width_bucket() scans the bounds of variable-length types one by one. Each
+// range is one bucket; rows between ranges fall in buckets of no range.
 class RangeSet {
  public:
   RangeSet(const KeyLayout& layout, std::vector<KeyRange> ranges);
@@ -93,12 +95,12 @@ class RangeSet {
   // A WHERE condition keeping the rows of the ranges, written so an index on
   // the key can serve it when the ranges are few; "true" otherwise.
   std::string Filter(std::string_view alias) const;
-  // '{1,2,5}': the ranges' buckets, for b = ANY(...).
-  std::string BucketArray() const;
-  // SELECT <bucket> AS b, <columns> FROM the table's rows that Filter() keeps:
-  // a subquery for the checksum, key and split queries, which then keep the
-  // rows of b = ANY(BucketArray()) (t is the table's alias in `columns`).
-  std::string RowsSql(const CapturedTable& table, std::string_view columns) const;
+  // "(b), (b), ...": a VALUES row per range, its bucket.
+  std::string Buckets() const;
+  // FROM the table's rows (alias t) in the ranges listed by `values`, each
+  // joined to its range's VALUES row (alias r, columns `columns`, the first
+  // being b, the range's bucket).
+  std::string From(const CapturedTable& table, std::string_view values, std::string_view columns) const;
 
  private:
   std::string Tree(size_t lo_bucket, size_t hi_bucket, std::string_view alias) const;
