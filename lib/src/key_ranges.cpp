@@ -155,13 +155,6 @@ RangeSet::RangeSet(const KeyLayout& layout, std::vector<KeyRange> ranges) : layo
     buckets_.push_back(bucket);
     if (range.hi) bounds_.push_back(*range.hi);
   }
-  range_of_.assign(bounds_.size() + 1, -1);
-  for (size_t i = 0; i < buckets_.size(); ++i) range_of_[static_cast<size_t>(buckets_[i])] = static_cast<int>(i);
-}
-
-int RangeSet::RangeOf(int64_t bucket) const {
-  if (bucket < 0 || static_cast<size_t>(bucket) >= range_of_.size()) return -1;
-  return range_of_[static_cast<size_t>(bucket)];
 }
 
 // Bucket b holds the keys with exactly b bounds at or below them, as width_bucket() counts.

@@ -87,8 +87,6 @@ class RangeSet {
   const KeyLayout& Layout() const { return layout_; }
   const std::vector<KeyRange>& Ranges() const { return ranges_; }
   int64_t Bucket(size_t range) const { return buckets_[range]; }
-  // The range index of a bucket; -1 for a bucket between ranges.
-  int RangeOf(int64_t bucket) const;
 
   // The bucket of row `alias`.
   std::string BucketExpr(std::string_view alias) const;
@@ -109,7 +107,6 @@ class RangeSet {
   std::vector<KeyRange> ranges_;
   std::vector<KeyValue> bounds_;  // sorted, distinct
   std::vector<int64_t> buckets_;  // per range
-  std::vector<int> range_of_;     // per bucket (bounds_.size() + 1 of them)
 };
 
 // The first ranges of a table, about `rows_per_range` source rows each (at
