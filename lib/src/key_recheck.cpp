@@ -1,6 +1,7 @@
 // Re-check rounds: source at S, target once it has applied S, deltas for keys changed after S.
 #include "pgtandem/key_recheck.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
@@ -98,19 +99,61 @@ pg::Awaitable<bool> WaitApplied(pg::Connection& source, pg::Connection& target, 
   }
 }
 
-void Classify(const KeyValue& key, const std::optional<int64_t>& on_source, const std::optional<int64_t>& on_target,
-              SettledKeys& settled) {
-  if (!on_target) {
-    settled.missing.push_back(key);
-  } else if (!on_source) {
-    settled.extra.push_back(key);
-  } else {
-    settled.different.push_back(key);
-  }
-}
-
 std::string LockSql(std::string_view function) {
   return fmt::format("SELECT pg_catalog.{}({}, {})", function, kPurgeLockClass, kPurgeLockObject);
+}
+
+// What one round read: each key's row on both nodes, and whether it changed after the source's snapshot.
+struct Round {
+  std::string snapshot;
+  bool applied = false;  // the target applied the snapshot in time; otherwise only on_source is read
+  Rows on_source;
+  Rows on_target;
+  std::vector<bool> changed;
+};
+
+pg::Awaitable<Round> ReadRound(pg::Connection& source, pg::Connection& target, const std::string& sync,
+                               const CapturedTable& table, const KeyLayout& layout, const std::vector<KeyValue>& keys,
+                               std::chrono::steady_clock::time_point deadline) {
+  Round round;
+  // Taken before S, so no delta committed after S can be purged before it is looked for.
+  co_await source.Exec(LockSql("pg_advisory_lock_shared"));
+  co_await source.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  pg::Result current = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
+  round.snapshot = current.Get(0, 0);
+  Rows on_source = co_await ReadRows(source, table, layout, keys);
+  round.on_source = std::move(on_source);
+  co_await source.Exec("COMMIT");
+  bool applied = co_await WaitApplied(source, target, sync, table, round.snapshot, deadline);
+  round.applied = applied;
+  if (applied) {
+    Rows on_target = co_await ReadRows(target, table, layout, keys);
+    round.on_target = std::move(on_target);
+    std::vector<bool> changed = co_await ChangedSince(source, table, layout, keys, round.snapshot);
+    round.changed = std::move(changed);
+  }
+  co_await source.Exec(LockSql("pg_advisory_unlock_shared"));
+  co_return round;
+}
+
+// Files each key that differs and has not changed since the snapshot; returns those that changed.
+std::vector<KeyValue> Settle(std::vector<KeyValue>& keys, const Round& round, SettledKeys& settled) {
+  std::vector<KeyValue> again;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& on_source = round.on_source[i];
+    const auto& on_target = round.on_target[i];
+    if (on_source == on_target) continue;
+    if (round.changed[i]) {
+      again.push_back(std::move(keys[i]));
+    } else if (!on_target) {
+      settled.missing.push_back(std::move(keys[i]));
+    } else if (!on_source) {
+      settled.extra.push_back(std::move(keys[i]));
+    } else {
+      settled.different.push_back(std::move(keys[i]));
+    }
+  }
+  return again;
 }
 
 }  // namespace
@@ -120,35 +163,17 @@ pg::Awaitable<SettledKeys> RecheckKeys(pg::Connection& source, pg::Connection& t
                                        std::vector<KeyValue> keys, std::chrono::steady_clock::time_point deadline,
                                        const Logger& log) {
   SettledKeys settled;
-  for (int round = 1; !keys.empty(); ++round) {
-    // Taken before S, so no delta committed after S can be purged before it is looked for.
-    co_await source.Exec(LockSql("pg_advisory_lock_shared"));
-    co_await source.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    pg::Result current = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
-    std::string snapshot(current.Get(0, 0));
-    Rows on_source = co_await ReadRows(source, table, layout, keys);
-    co_await source.Exec("COMMIT");
-    bool applied = co_await WaitApplied(source, target, sync, table, snapshot, deadline);
-    if (!applied) {
-      co_await source.Exec(LockSql("pg_advisory_unlock_shared"));
+  for (int number = 1; !keys.empty(); ++number) {
+    Round round = co_await ReadRound(source, target, sync, table, layout, keys, deadline);
+    if (!round.applied) {
       settled.target_stalled = true;
-      settled.unverified.insert(settled.unverified.end(), keys.begin(), keys.end());
+      settled.unverified = std::move(keys);
       break;
     }
-    Rows on_target = co_await ReadRows(target, table, layout, keys);
-    std::vector<bool> changed = co_await ChangedSince(source, table, layout, keys, snapshot);
-    co_await source.Exec(LockSql("pg_advisory_unlock_shared"));
-    std::vector<KeyValue> again;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (on_source[i] == on_target[i]) continue;
-      if (changed[i]) {
-        again.push_back(std::move(keys[i]));
-      } else {
-        Classify(keys[i], on_source[i], on_target[i], settled);
-      }
-    }
+    size_t read = keys.size();
+    std::vector<KeyValue> again = Settle(keys, round, settled);
     log.Debug("table {}: re-check round {} at source snapshot {}: {} key(s) read, {} changed since and read again",
-              table.name.Display(), round, snapshot, keys.size(), again.size());
+              table.name.Display(), number, round.snapshot, read, again.size());
     if (!again.empty() && std::chrono::steady_clock::now() >= deadline) {
       settled.unverified = std::move(again);
       break;
