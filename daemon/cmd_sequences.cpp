@@ -1,5 +1,4 @@
 // pgtandem sequences sync|check: set the targets' sequences from the source, or report the risks.
-#include <algorithm>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -11,30 +10,11 @@
 namespace pgtandem::cli {
 namespace {
 
-// The syncs selected by --sync, narrowed to those that have --target as a target.
-std::vector<const SyncConfig*> SelectSyncs(const Config& config, const ParsedArgs& args) {
-  std::vector<const SyncConfig*> syncs = config.SelectSyncs(args.Value("--sync"));
-  auto target = args.Value("--target");
-  if (!target) return syncs;
-  config.Node(*target);
-  std::vector<const SyncConfig*> selected;
-  for (const SyncConfig* sync : syncs) {
-    if (std::find(sync->targets.begin(), sync->targets.end(), *target) != sync->targets.end()) selected.push_back(sync);
-  }
-  if (selected.empty()) {
-    throw Error(ErrorKind::kUsage,
-                args.Value("--sync") ? fmt::format("node '{}' is not a target of sync '{}' (its targets: {})", *target,
-                                                   *args.Value("--sync"), fmt::join(syncs.front()->targets, ", "))
-                                     : fmt::format("node '{}' is not a target of any sync in the config", *target));
-  }
-  return selected;
-}
-
 // Runs each selected sync in turn; as text, each sync's report is printed as soon as it is done.
 std::vector<SyncSequencesReport> RunAll(const Config& config, const ParsedArgs& args, SequenceMode mode,
                                         const SequenceOptions& options) {
   std::vector<SyncSequencesReport> reports;
-  for (const SyncConfig* sync : SelectSyncs(config, args)) {
+  for (const SyncConfig* sync : SyncsWithTarget(config, args)) {
     reports.push_back(RunBlocking<SyncSequencesReport>([&](boost::asio::any_io_executor ex) {
       return RunSequences(ex, config, *sync, args.Value("--target"), mode, options);
     }));

@@ -21,6 +21,7 @@ const std::vector<const Command*>& Commands() {
   static const std::vector<const Command*> commands = {
       &pgtandem::cli::InstallCommand(), &pgtandem::cli::UninstallCommand(), &pgtandem::cli::RunCommand(),
       &pgtandem::cli::StatusCommand(), &pgtandem::cli::SnapshotCommand(), &pgtandem::cli::BootstrapCommand(),
+      &pgtandem::cli::CompareCommand(), &pgtandem::cli::RepairCommand(),
       &pgtandem::cli::SequencesSyncCommand(), &pgtandem::cli::SequencesCheckCommand(),
       &pgtandem::cli::CutoverCommand()};
   return commands;

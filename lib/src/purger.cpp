@@ -26,7 +26,6 @@ HAVING bool_and(pr.xmin IS NOT NULL))";
 // Deleting in slices keeps each purge transaction short on a busy source.
 constexpr int kSlice = 50000;
 
-
 }  // namespace
 
 Purger::Purger(asio::any_io_executor strand, const Config& config, std::string node)
@@ -45,6 +44,13 @@ void Purger::Stop() {
 
 pg::Awaitable<int64_t> Purger::PurgeOnce() {
   if (!connection_.Connected()) co_await connection_.Connect();
+  // A session lock: released below, or with the connection, which Run() closes on any failure.
+  pg::Result locked = co_await connection_.Exec(
+      fmt::format("SELECT pg_catalog.pg_try_advisory_lock({}, {})", kPurgeLockClass, kPurgeLockObject));
+  if (!locked.GetBool(0, 0)) {
+    log_.Debug("a compare is checking recent deltas; purging in the next round");
+    co_return 0;
+  }
   std::vector<std::string> syncs, targets;
   for (const auto& sync : config_.syncs) {
     if (sync.source != node_) continue;
@@ -74,6 +80,8 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
       if (deleted.AffectedRows() < kSlice) break;
     }
   }
+  co_await connection_.Exec(
+      fmt::format("SELECT pg_catalog.pg_advisory_unlock({}, {})", kPurgeLockClass, kPurgeLockObject));
   co_return purged;
 }
 

@@ -11,6 +11,13 @@
 
 namespace pgtandem {
 
+// The advisory lock (pg_advisory_lock(class, object) on the source) that
+// `compare` holds shared while it asks which keys changed after a snapshot:
+// the answer is in applied deltas, exactly what purging deletes. A purge
+// round that cannot take it exclusively is skipped.
+inline constexpr int kPurgeLockClass = 0x70677464;  // "pgtd"
+inline constexpr int kPurgeLockObject = 1;
+
 class Purger {
  public:
   Purger(boost::asio::any_io_executor strand, const Config& config, std::string node);
@@ -19,7 +26,7 @@ class Purger {
   void Stop();  // call on the purger's strand
   const boost::asio::any_io_executor& Executor() const { return strand_; }
 
-  // One pass; returns the number of deltas deleted.
+  // One pass; returns the number of deltas deleted (0 while a compare holds the purge lock).
   pg::Awaitable<int64_t> PurgeOnce();
 
  private:
