@@ -1,6 +1,7 @@
 #include "pgtandem/schema_guard.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pgtandem/error.hpp"
 #include "pgtandem/table_definition.hpp"
@@ -43,11 +44,9 @@ pg::Awaitable<void> SchemaGuard::Check(pg::Connection& source, pg::Connection& t
   if (batch_tables.empty()) co_return;
   std::vector<std::string> names;
   for (const CapturedTable* table : batch_tables) names.push_back(table->name.Quoted());
-  std::string quoted_list;
-  for (const auto& name : names) quoted_list += (quoted_list.empty() ? "" : ", ") + name;
   // DDL on these tables now waits for the batch's source transaction to end,
   // so the rows it reads have the columns checked here.
-  co_await source.Exec(fmt::format("LOCK TABLE {} IN ACCESS SHARE MODE", quoted_list));
+  co_await source.Exec(fmt::format("LOCK TABLE {} IN ACCESS SHARE MODE", fmt::join(names, ", ")));
   auto on_source = co_await Digests(source, names);
   auto on_target = co_await Digests(target, names);
   std::vector<CapturedTable> differing;
