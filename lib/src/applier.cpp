@@ -86,13 +86,11 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
     double source_pages = co_await RelationPages(source, table);
     target_join = ChooseKeyJoin(keys.rows, target_pages, pg::Side::kTarget);
     source_join = ChooseKeyJoin(keys.rows, source_pages, pg::Side::kSource);
-  }
-  co_await target_.Exec(KeyJoinSettingsSql(target_join));
-  co_await source.Exec(KeyJoinSettingsSql(source_join));
-  if (keys.rows >= kKeysWorthAScan) {
     log_.Debug("table {}: {} keys, matched by {} on the source and by {} on the target", table.name.Quoted(), keys.rows,
                Describe(source_join), Describe(target_join));
   }
+  co_await target_.Exec(KeyJoinSettingsSql(target_join));
+  co_await source.Exec(KeyJoinSettingsSql(source_join));
   co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {}", table.Target(), KeyTable(table),
                                     KeyEquality(table)));
   auto rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
