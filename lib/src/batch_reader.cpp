@@ -156,11 +156,13 @@ std::string BatchReader::DeltaFilter(const Batch& batch, const Segment& segment)
 
 std::string BatchReader::KeysCopySql(const Batch& batch, const Segment& segment) const {
   // In key order, so that the target's deletes probe its index page by page.
-  // A key's deltas are ordered by seq as their writes were: each write waited
-  // for the row lock (or the unique index) held by the one before.
+  // seq cannot order one key's changes (backends cache blocks of it), so a key
+  // counts as inserted only when every change to it was that insert: any
+  // delete or update, before or after, clears it.
   std::string keys = QuotedList(segment.table->key_columns, "d.");
   if (segment.inserts_checked) {
-    return fmt::format("COPY (SELECT DISTINCT ON ({0}) {0}, d.inserted FROM {1} d WHERE {2} ORDER BY {0}, d.seq) TO STDOUT",
+    return fmt::format("COPY (SELECT {0}, pg_catalog.bool_and(d.inserted) FROM {1} d WHERE {2} GROUP BY {0} ORDER BY {0}) "
+                       "TO STDOUT",
                        keys, segment.table->DeltaTable(), DeltaFilter(batch, segment));
   }
   return fmt::format("COPY (SELECT DISTINCT {0}, false FROM {1} d WHERE {2} ORDER BY {0}) TO STDOUT", keys,

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 
 #include "support/replication_setup.hpp"
 #include "support/wait_until.hpp"
@@ -38,6 +39,28 @@ long RollbacksOver(ReplicationSetup& setup, std::chrono::seconds window) {
   std::this_thread::sleep_for(window);  // measuring a rate over a window, not waiting for a condition
   return RolledBack(setup) - before;
 }
+
+// A session of the test's own, kept open so that its cached block of delta
+// ids stays with it.
+class Session {
+ public:
+  explicit Session(const std::string& dsn) : conn_(PQconnectdb(dsn.c_str())) {
+    REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+  }
+  ~Session() { PQfinish(conn_); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  void Exec(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    INFO(sql << ": " << PQerrorMessage(conn_));
+    bool ok = PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK;
+    PQclear(result);
+    REQUIRE(ok);
+  }
+
+ private:
+  PGconn* conn_;
+};
 
 }  // namespace
 
@@ -117,6 +140,38 @@ TEST_CASE("keys inserted, deleted and inserted again on the source, in one batch
   CHECK(LastError(setup).empty());
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("a key deleted in one session and inserted again in another, whose cached delta ids are lower, is no "
+          "collision",
+          "[scenario]") {
+  ReplicationSetup setup("reinsert-cached", 1, kSchema, R"(["public.accounts"])");
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  setup.Source().Exec("INSERT INTO accounts SELECT i, 'first', NULL FROM generate_series(1, 10) i", kDatabase);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+
+  // Each session caches its own block of pgtandem.delta_seq: the delete gets
+  // an id above the later insert's.
+  Session early(setup.Source().Dsn(kDatabase));
+  Session late(setup.Source().Dsn(kDatabase));
+  early.Exec("UPDATE accounts SET owner = 'early' WHERE id = 1");
+  late.Exec("UPDATE accounts SET owner = 'late' WHERE id = 2");
+  late.Exec("DELETE FROM accounts WHERE id = 7");
+  early.Exec("INSERT INTO accounts VALUES (7, 'inserted again', NULL)");
+  REQUIRE(setup.Source().Query1("SELECT bool_and(s.seq > i.seq) FROM pgtandem.d_1 s, pgtandem.d_1 i "
+                                "WHERE s.id = 7 AND NOT s.inserted AND i.id = 7 AND i.inserted",
+                                kDatabase) == "t");
+
+  ChildProcess again = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  CHECK(LastError(setup).empty());
+  again.Signal(SIGTERM);
+  REQUIRE(again.Wait(30s) == 0);
 }
 
 }  // namespace pgtandem::test

@@ -49,7 +49,7 @@ class BatchReader {
   pg::Awaitable<void> Finish();
 
   // COPY ... TO STDOUT of the distinct keys a segment names, each with
-  // whether its first change in the segment inserted it (always false when
+  // whether its only change in the segment inserted it (always false when
   // the segment's inserts are not checked).
   std::string KeysCopySql(const Batch& batch, const Segment& segment) const;
   // COPY ... TO STDOUT of the current rows for those keys (rows deleted since are absent).
