@@ -92,6 +92,10 @@ constexpr SettingSpec kSettings[] = {
     Integer<&Config::daemon, &DaemonConfig::poll_interval_ms>(
         "daemon.poll_interval_ms", 1'000, "ms", 10, 3'600'000, kReload,
         "How often the source is checked for changes when no notification arrives."),
+    Integer<&Config::daemon, &DaemonConfig::min_batch_interval_ms>(
+        "daemon.min_batch_interval_ms", 20, "ms", 0, 60'000, kReload,
+        "Least time between two batches' starts to one target, unless a backlog fills them: commits "
+        "arriving meanwhile share one batch."),
     Integer<&Config::daemon, &DaemonConfig::purge_interval_ms>(
         "daemon.purge_interval_ms", 10'000, "ms", 100, 86'400'000, kReload,
         "How often deltas applied on every target are deleted from the source."),

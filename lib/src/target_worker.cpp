@@ -37,6 +37,7 @@ TargetWorker::TargetWorker(asio::any_io_executor strand, const Config& config, c
               std::chrono::seconds(config.daemon.connect_timeout_s)),
       wake_timer_(strand),
       retry_timer_(strand),
+      pace_timer_(strand),
       budget_(config.batch.max_rows) {}
 
 void TargetWorker::Wake() {
@@ -48,6 +49,7 @@ void TargetWorker::Stop() {
   stopping_ = true;
   wake_timer_.cancel();
   retry_timer_.cancel();
+  pace_timer_.cancel();
 }
 
 pg::Awaitable<void> TargetWorker::WaitForWork() {
@@ -59,6 +61,18 @@ pg::Awaitable<void> TargetWorker::WaitForWork() {
   boost::system::error_code ec;
   co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   wake_pending_ = false;
+}
+
+// A busy source wakes the worker on nearly every commit. Each batch costs a
+// dozen round trips on both nodes whatever its size, so batches one commit
+// apart would spend most of the CPU on those; a short pause lets the commits
+// arriving meanwhile share one batch. A backlog is applied without pauses.
+pg::Awaitable<void> TargetWorker::Pace() {
+  auto ready = last_batch_start_ + std::chrono::milliseconds(config_.daemon.min_batch_interval_ms);
+  if (last_batch_full_ || stopping_ || std::chrono::steady_clock::now() >= ready) co_return;
+  pace_timer_.expires_at(ready);
+  boost::system::error_code ec;
+  co_await pace_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 // Picks up tables that "install" added while the daemon runs.
@@ -176,6 +190,8 @@ pg::Awaitable<void> TargetWorker::Session() {
       progress.position = {};
       budget = std::numeric_limits<int64_t>::max();
     }
+    co_await Pace();
+    if (stopping_) break;
     std::optional<Batch> batch = co_await reader.Next(progress, budget);
     if (!batch) {
       healthy_ = true;
@@ -184,6 +200,8 @@ pg::Awaitable<void> TargetWorker::Session() {
       if (!progress.window_end) co_await LoadTables();
       continue;
     }
+    last_batch_start_ = std::chrono::steady_clock::now();
+    last_batch_full_ = batch->next.window_end.has_value();
     co_await schema_guard_.Check(source_, target_, TablesOf(*batch));
     split = split || batch->next.window_end.has_value();
     progress = co_await ApplyBatch(reader, *batch, split && !consistent_next_);

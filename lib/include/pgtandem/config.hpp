@@ -42,6 +42,7 @@ struct BatchConfig {
 struct DaemonConfig {
   int threads = 0;
   int poll_interval_ms = 0;
+  int min_batch_interval_ms = 0;
   int purge_interval_ms = 0;
   int sequence_sync_interval_ms = 0;
   int retry_initial_ms = 0;

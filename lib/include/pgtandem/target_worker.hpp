@@ -44,6 +44,7 @@ class TargetWorker {
   // The worker's own (mutable) entries for a batch's tables.
   std::vector<CapturedTable*> TablesOf(const Batch& batch);
   pg::Awaitable<void> WaitForWork();
+  pg::Awaitable<void> Pace();
   pg::Awaitable<void> RecordError(const RecordedError& error);
   void CountBatch(const Batch& batch, const ApplyStats& stats, std::chrono::steady_clock::duration took);
   void AdaptBudget(const ApplyStats& stats);
@@ -61,6 +62,9 @@ class TargetWorker {
   SchemaGuard schema_guard_{log_};
   boost::asio::steady_timer wake_timer_;
   boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer pace_timer_;
+  std::chrono::steady_clock::time_point last_batch_start_{};
+  bool last_batch_full_ = false;  // it stopped at the budget: more is waiting, no pause
   bool wake_pending_ = false;
   bool stopping_ = false;
   bool prepared_ = false;  // the target connection has its temporary key tables
