@@ -29,9 +29,11 @@ SELECT coalesce((SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
  WHERE a.application_name = $1 AND a.wait_event_type = 'Lock'
  LIMIT 1)";
 
-// Modes that conflict with the ROW EXCLUSIVE lock DELETE and COPY take (and
-// so with every lock a batch takes). Names come as a JSON array, which
-// carries any identifier safely.
+// Every lock another session holds on the table, whatever its mode: a batch
+// takes ROW EXCLUSIVE (DELETE, COPY) and now and then ACCESS EXCLUSIVE
+// (TRUNCATE), and a writer holding ROW EXCLUSIVE may hold the row it waited
+// for. A table someone holds a strong lock on comes first, then the order
+// given. Names come as a JSON array, which carries any identifier safely.
 constexpr std::string_view kHoldersSql = R"(
 WITH wanted AS (
     SELECT pg_catalog.to_regclass(t.name) AS relation, t.position
@@ -47,21 +49,20 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
   LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
  WHERE l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
    AND l.pid <> pg_catalog.pg_backend_pid()
-   AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
  GROUP BY w.position, n.nspname, c.relname
- ORDER BY w.position
+ ORDER BY pg_catalog.bool_or(l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')) DESC, w.position
  LIMIT 1)";
 
 }  // namespace
 
 std::string TargetSessionName(const std::string& sync, const std::string& target) {
   std::string name = fmt::format("pgtandem sync {} target {}", sync, target);
-  // Cut at a character boundary: PostgreSQL truncates to 63 bytes the same way.
-  if (name.size() > 63) {
-    size_t cut = 63;
-    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
-    name.resize(cut);
+  // PostgreSQL keeps only printable ASCII in application_name (15 turns the
+  // rest into '?', 16 into escapes): made ASCII here, the name is stored as is.
+  for (char& c : name) {
+    if (c < 32 || c > 126) c = '?';
   }
+  if (name.size() > 63) name.resize(63);
   return name;
 }
 

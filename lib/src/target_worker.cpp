@@ -97,11 +97,21 @@ pg::Awaitable<void> TargetWorker::PrepareTargetSession() {
   // server, holding its open batch's row locks, until TCP gives up on it
   // (hours): the next batch would wait for it. pg_terminate_backend waits
   // up to 10 s for it to go; it may end a session of this role only.
-  pg::Result ended = co_await target_.Exec(
-      "SELECT pg_catalog.pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity "
-      "WHERE pid = $1 AND application_name = $2 AND pid <> pg_catalog.pg_backend_pid()",
-      std::to_string(previous), name);
-  if (ended.Rows() > 0) {
+  pg::Result ended;
+  std::string refused;
+  try {
+    ended = co_await target_.Exec(
+        "SELECT pg_catalog.pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity "
+        "WHERE pid = $1 AND application_name = $2 AND pid <> pg_catalog.pg_backend_pid()",
+        std::to_string(previous), name);
+  } catch (const Error& e) {
+    if (e.SqlState() != "42501") throw;
+    refused = e.what();  // e.g. the old session ran as a superuser: batches may wait for it (lock_timeout)
+  }
+  if (!refused.empty()) {
+    log_.Warning("could not end this worker's previous session on the target (server process {}): {}", previous,
+                 refused);
+  } else if (ended.Rows() > 0) {
     log_.Warning("ended this worker's previous session on the target (server process {}), still open after its "
                  "connection was lost", previous);
   }

@@ -10,7 +10,8 @@
 namespace pgtandem {
 
 // The application_name of a worker's target session: how status finds it in
-// the target's pg_stat_activity. Cut to PostgreSQL's 63 bytes.
+// the target's pg_stat_activity. Printable ASCII ('?' for other bytes), at
+// most 63 bytes, so that every PostgreSQL version stores it unchanged.
 std::string TargetSessionName(const std::string& sync, const std::string& target);
 
 struct LockWait {
@@ -29,9 +30,9 @@ struct LockHolders {
   std::string holders;  // "pid 4242 (AccessExclusiveLock, user app, application 'psql', transaction open since ...)"
 };
 
-// The first of `tables` (quoted names) on which another session holds a lock
-// that keeps a writer out, for the message after a lock timeout; nullopt when
-// none does (then a row was locked, not a table).
+// The first of `tables` (quoted names) on which other sessions hold locks,
+// and who they are, for the message after a lock timeout; nullopt when no
+// other session holds a lock on any of them.
 pg::Awaitable<std::optional<LockHolders>> FindLockHolders(pg::Connection& target, const std::vector<std::string>& tables);
 
 }  // namespace pgtandem
