@@ -66,13 +66,19 @@ TEST_CASE("the source restarted (fast and immediate) while a batch is read, unde
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4, true, true);
   std::vector<double> recoveries;
   for (std::string mode : {"fast", "immediate", "fast"}) {
-    WaitUntil([&] { return BatchBeingRead(setup.Source()); }, 60s, "the daemon to be reading a batch");
-    setup.Source().Stop(mode);
-    setup.Source().Start();
-    auto restarted = Clock::now();
-    long before = setup.AppliedBatches(0);
-    WaitUntil([&] { return setup.AppliedBatches(0) > before; }, 60s, "a batch applied after the source restart");
-    recoveries.push_back(Seconds(Clock::now() - restarted));
+    try {
+      WaitUntil([&] { return BatchBeingRead(setup.Source()); }, 60s, "the daemon to be reading a batch");
+      setup.Source().Stop(mode);
+      setup.Source().Start();
+      auto restarted = Clock::now();
+      long before = setup.AppliedBatches(0);
+      WaitUntil([&] { return setup.AppliedBatches(0) > before; }, 60s, "a batch applied after the source restart");
+      recoveries.push_back(Seconds(Clock::now() - restarted));
+    } catch (const std::exception&) {
+      FAIL_CHECK("after restart " << recoveries.size() + 1 << " (-m " << mode << "), the daemon's log ends:\n"
+                 << LastLines(daemon.Output(), 40));
+      throw;
+    }
     INFO(daemon.Output());
     REQUIRE_FALSE(daemon.TryWait().has_value());
   }
