@@ -108,6 +108,16 @@ pg::Awaitable<std::vector<TableName>> SelectTables(pg::Connection& source, const
   co_return selected;
 }
 
+pg::Awaitable<std::vector<TableName>> MatchingTables(pg::Connection& source, const SyncConfig& sync) {
+  pg::Result all = co_await source.Exec(kUserTablesSql);
+  std::vector<TableName> matching;
+  for (int row = 0; row < all.Rows(); ++row) {
+    TableName table{std::string(all.Get(row, 0)), std::string(all.Get(row, 1))};
+    if (MatchesAny(sync.tables, table) && !MatchesAny(sync.exclude, table)) matching.push_back(std::move(table));
+  }
+  co_return matching;
+}
+
 pg::Awaitable<std::vector<CapturedTable>> LoadCapturedTables(pg::Connection& source, const std::string& sync) {
   NodeRole role = co_await ReadNodeRole(source);
   if (role != NodeRole::kSource) {

@@ -111,6 +111,12 @@ constexpr SettingSpec kSettings[] = {
     Integer<&Config::daemon, &DaemonConfig::connect_timeout_s>(
         "daemon.connect_timeout_s", 10, "s", 2, 3'600, kReload,
         "libpq connect_timeout for every connection (libpq treats 1 as 2)."),
+    Integer<&Config::daemon, &DaemonConfig::io_timeout_s>(
+        "daemon.io_timeout_s", 30, "s", 1, 86'400, kRestart,
+        "No byte moving on a daemon connection this long: check from a second connection; reconnect if stalled."),
+    Integer<&Config::daemon, &DaemonConfig::lock_timeout_s>(
+        "daemon.lock_timeout_s", 60, "s", 1, 86'400, kRestart,
+        "Longest a batch waits for a lock on a target table; it then rolls back, says who holds it, and retries."),
     Choice<&Config::log, &LogConfig::level>(
         "log.level", "info", kLogLevels, kReload,
         "Least severe messages logged: debug, info, warning or error."),

@@ -25,7 +25,7 @@ LagMonitor::LagMonitor(asio::any_io_executor strand, const Config& config, const
       log_(fmt::format("sync {} lag monitor", sync.name)),
       metrics_(metrics),
       source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       timer_(strand) {}
 
 void LagMonitor::Stop() {

@@ -34,7 +34,7 @@ Purger::Purger(asio::any_io_executor strand, const Config& config, std::string n
       node_(node),
       log_(fmt::format("source {} purge", node)),
       connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
-                  std::chrono::seconds(config.daemon.connect_timeout_s)),
+                  std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       timer_(strand) {}
 
 void Purger::Stop() {

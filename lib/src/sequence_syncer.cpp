@@ -28,9 +28,9 @@ SequenceSyncer::SequenceSyncer(asio::any_io_executor strand, const Config& confi
       target_name_(std::move(target)),
       log_(fmt::format("sync {} target {} sequences", sync.name, target_name_)),
       source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       timer_(strand) {}
 
 void SequenceSyncer::Stop() {

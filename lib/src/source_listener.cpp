@@ -21,7 +21,7 @@ SourceListener::SourceListener(asio::any_io_executor strand, const Config& confi
       config_(config),
       log_(fmt::format("source {} listener", node)),
       connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
-                  std::chrono::seconds(config.daemon.connect_timeout_s)),
+                  std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       workers_(std::move(workers)),
       retry_timer_(strand) {}
 

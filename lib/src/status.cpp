@@ -1,6 +1,7 @@
 // Status from each target (its progress row) and the source (lag, rate, the daemon's lock and errors).
 #include "pgtandem/status.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -37,6 +38,7 @@ pg::Awaitable<void> ReadTarget(boost::asio::any_io_executor executor, const Conf
       pg::Result copied = co_await target.Exec("SELECT count(*) FROM pgtandem.copy_state WHERE sync = $1", sync.name);
       status.tables_copied = static_cast<int>(copied.GetInt(0, 0));
     }
+    status.lock_wait = co_await ReadLockWait(target, sync.name);
   } catch (const Error& e) {
     status.reachable = false;
     status.unreachable_reason = e.what();
@@ -74,6 +76,17 @@ pg::Awaitable<void> ReadFromSource(pg::Connection& source, const SyncConfig& syn
   status.apply_rate = co_await ReadApplyRate(source, sync.name, status.target);
 }
 
+pg::Awaitable<std::vector<std::string>> NotCaptured(pg::Connection& source, const SyncConfig& sync,
+                                                     const std::vector<CapturedTable>& captured) {
+  std::vector<TableName> matching = co_await MatchingTables(source, sync);
+  std::vector<std::string> missing;
+  for (const auto& table : matching) {
+    bool found = std::any_of(captured.begin(), captured.end(), [&](const CapturedTable& c) { return c.name == table; });
+    if (!found) missing.push_back(table.Display());
+  }
+  co_return missing;
+}
+
 std::string DecideState(const SyncStatus& sync, const TargetStatus& t) {
   if (!t.reachable) return "unreachable";
   if (t.copying) return "copying";
@@ -93,6 +106,7 @@ pg::Awaitable<void> ReadSource(boost::asio::any_io_executor executor, const Conf
     status.source_reachable = true;
     std::vector<CapturedTable> tables = co_await LoadCapturedTables(source, sync.name);
     status.tables = static_cast<int>(tables.size());
+    status.not_captured = co_await NotCaptured(source, sync, tables);
     status.daemon = co_await ReadDaemonPresence(source, sync.name);
     status.freeze = co_await ReadFreezeState(source);
     for (auto& target : status.targets) co_await ReadFromSource(source, sync, tables, target);

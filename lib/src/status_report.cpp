@@ -1,5 +1,6 @@
 // What "pgtandem status" prints: a table for people, JSON for scripts.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pgtandem/status.hpp"
 
@@ -37,6 +38,20 @@ std::string ErrorNote(const SyncStatus& sync, const TargetStatus& t) {
                      OrDash(t.last_error));
 }
 
+std::string LockWaitNote(const SyncStatus& sync, const TargetStatus& t) {
+  const LockWait& w = *t.lock_wait;
+  return fmt::format("sync {} target {}: the batch waits for a lock on table {} held by {} since {} ({}); it gives up "
+                     "after daemon.lock_timeout_s and retries", sync.sync, t.target,
+                     w.table.empty() ? "(unknown)" : w.table,
+                     w.blocker.empty() ? "pid " + w.blocking_pids : w.blocker, w.since, FormatDuration(w.seconds));
+}
+
+std::string NotCapturedNote(const SyncStatus& sync) {
+  return fmt::format("sync {}: {} table(s) match the sync's patterns but are not captured, so their changes are not "
+                     "replicated: {}; run \"pgtandem install --sync {}\" to capture them", sync.sync,
+                     sync.not_captured.size(), fmt::join(sync.not_captured, ", "), sync.sync);
+}
+
 std::string TargetRow(const SyncStatus& sync, const TargetStatus& t) {
   auto eta = t.EtaSeconds();
   std::string state = t.state == "copying" ? fmt::format("copying {}/{}", t.tables_copied, sync.tables) : t.state;
@@ -65,6 +80,15 @@ nlohmann::json FreezeJson(const std::optional<FreezeState>& freeze) {
           {"freeze_lsn", Optional(freeze->lsn)}};
 }
 
+nlohmann::json LockWaitJson(const std::optional<LockWait>& wait) {
+  if (!wait) return nullptr;
+  return {{"table", wait->table.empty() ? nlohmann::json(nullptr) : nlohmann::json(wait->table)},
+          {"blocking_pids", wait->blocking_pids},
+          {"blocker", wait->blocker},
+          {"since", wait->since},
+          {"seconds", wait->seconds}};
+}
+
 nlohmann::json TargetJson(const SyncStatus& sync, const TargetStatus& t) {
   std::optional<bool> caught_up;
   if (t.pending_deltas) caught_up = t.CaughtUp();
@@ -89,7 +113,8 @@ nlohmann::json TargetJson(const SyncStatus& sync, const TargetStatus& t) {
           {"last_error", Optional(t.last_error)},
           {"last_error_at", Optional(t.last_error_at)},
           {"last_error_sqlstate", Optional(t.last_error_sqlstate)},
-          {"last_error_table", Optional(t.last_error_table)}};
+          {"last_error_table", Optional(t.last_error_table)},
+          {"lock_wait", LockWaitJson(t.lock_wait)}};
 }
 
 }  // namespace
@@ -103,9 +128,11 @@ std::string FormatStatusTable(const std::vector<SyncStatus>& status) {
     text += fmt::format(kRow, "TARGET", "STATE", "PENDING", "LAG", "RATE", "ETA", "LAST BATCH APPLIED");
     if (!sync.source_reachable) notes.push_back(sync.source_unreachable_reason);
     if (!sync.source_problem.empty()) notes.push_back(sync.source_problem);
+    if (!sync.not_captured.empty()) notes.push_back(NotCapturedNote(sync));
     for (const auto& t : sync.targets) {
       text += TargetRow(sync, t);
       if (!t.reachable) notes.push_back(t.unreachable_reason);
+      if (t.lock_wait) notes.push_back(LockWaitNote(sync, t));
       if (t.last_error) notes.push_back(ErrorNote(sync, t));
     }
   }
@@ -128,6 +155,7 @@ nlohmann::json StatusToJson(const std::vector<SyncStatus>& status) {
                       sync.source_problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(sync.source_problem)},
                      {"daemon", DaemonJson(sync.daemon)},
                      {"freeze", FreezeJson(sync.freeze)},
+                     {"not_captured", sync.not_captured},
                      {"targets", targets}});
   }
   return {{"schema_version", 1}, {"syncs", syncs}};

@@ -61,7 +61,7 @@ SyncLock::SyncLock(asio::any_io_executor strand, const Config& config, const Syn
       log_(fmt::format("sync {} source {} lock", sync.name, sync.source)),
       metrics_(metrics),
       connection_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-                  std::chrono::seconds(config.daemon.connect_timeout_s)),
+                  std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       timer_(strand) {}
 
 void SyncLock::Stop() {

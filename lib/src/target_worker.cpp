@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,6 +12,7 @@
 #include "pgtandem/backoff.hpp"
 #include "pgtandem/batch_reader.hpp"
 #include "pgtandem/catalog.hpp"
+#include "pgtandem/lock_wait.hpp"
 #include "pgtandem/progress.hpp"
 
 namespace pgtandem {
@@ -20,6 +22,7 @@ namespace {
 
 constexpr int64_t kMinBudget = 100;
 constexpr auto kProgressCopyInterval = std::chrono::seconds(1);
+constexpr std::string_view kLockNotAvailable = "55P03";  // lock_timeout expired
 
 }  // namespace
 
@@ -32,9 +35,9 @@ TargetWorker::TargetWorker(asio::any_io_executor strand, const Config& config, c
       log_(fmt::format("sync {} target {}", sync.name, target_name_)),
       metrics_(metrics),
       source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
       wake_timer_(strand),
       retry_timer_(strand),
       pace_timer_(strand),
@@ -98,15 +101,88 @@ void TargetWorker::AdaptBudget(const ApplyStats& stats) {
   budget_ = std::clamp(fitting, kMinBudget, config_.batch.max_rows);
 }
 
+pg::Awaitable<void> TargetWorker::PrepareTargetSession() {
+  std::string name = TargetSessionName(sync_.name, target_name_);
+  co_await target_.Exec(fmt::format("SET application_name = {}; SET lock_timeout = '{}s'", QuoteLiteral(name),
+                                    config_.daemon.lock_timeout_s));
+  int previous = std::exchange(previous_target_pid_, target_.BackendPid());
+  if (previous == 0) co_return;
+  // A session whose connection was lost in the network lives on in the
+  // server, holding its open batch's row locks, until TCP gives up on it
+  // (hours): the next batch would wait for it. pg_terminate_backend waits
+  // up to 10 s for it to go; it may end a session of this role only.
+  pg::Result ended;
+  std::string refused;
+  try {
+    ended = co_await target_.Exec(
+        "SELECT pg_catalog.pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity "
+        "WHERE pid = $1 AND application_name = $2 AND pid <> pg_catalog.pg_backend_pid()",
+        std::to_string(previous), name);
+  } catch (const Error& e) {
+    if (e.SqlState() != "42501") throw;
+    refused = e.what();  // e.g. the old session ran as a superuser: batches may wait for it (lock_timeout)
+  }
+  if (!refused.empty()) {
+    log_.Warning("could not end this worker's previous session on the target (server process {}): {}", previous,
+                 refused);
+  } else if (ended.Rows() > 0) {
+    log_.Warning("ended this worker's previous session on the target (server process {}), still open after its "
+                 "connection was lost", previous);
+  }
+}
+
+void TargetWorker::ResolveInDoubt(const Progress& progress) {
+  if (in_doubt_batch_ == 0) return;
+  if (progress.batches >= in_doubt_batch_) {
+    log_.Info("the commit of batch {} was in doubt: the target's progress row shows it committed (batch {} applied), "
+              "so it is not applied again", in_doubt_batch_, progress.batches);
+  } else {
+    log_.Info("the commit of batch {} was in doubt: the target's progress row shows it did not commit (batch {} is "
+              "the last applied), so it is applied again", in_doubt_batch_, progress.batches);
+  }
+  in_doubt_batch_ = 0;
+}
+
+// The server's lock-timeout error names no table. The batch's table comes
+// first; preparing a session reads every table of the sync, so look at all.
+pg::Awaitable<void> TargetWorker::ExplainLockTimeout(RecordedError& failure) {
+  std::vector<std::string> tables;
+  for (const auto& table : tables_) {
+    bool current = table.name.Display() == failure.table;
+    tables.insert(current ? tables.begin() : tables.end(), table.name.Quoted());
+  }
+  std::optional<LockHolders> holders;
+  try {
+    co_await target_.Exec("ROLLBACK");
+    holders = co_await FindLockHolders(target_, tables);
+  } catch (const Error&) {
+    holders.reset();  // the connection is gone too: the plain lock-timeout error stays
+  }
+  std::string who;
+  if (holders) {
+    failure.table = holders->table;
+    who = "held by " + holders->holders;
+  } else if (!failure.table.empty()) {
+    who = "a row it needs is locked by another transaction";
+  } else {
+    co_return;
+  }
+  failure.message = fmt::format("target node '{}': table {} is locked by another session: {}; the batch waited "
+                                "daemon.lock_timeout_s = {} s, was rolled back and is retried ({})", target_name_,
+                                failure.table, who, config_.daemon.lock_timeout_s, failure.message);
+}
+
 pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await source_.Connect();
   co_await target_.Connect();
+  co_await PrepareTargetSession();
   applier_ = std::make_unique<Applier>(target_, sync_.name, log_);
   prepared_ = false;
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();
   std::string install_id = co_await ReadInstallId(source_);
   Progress progress = co_await ReadProgress(target_, sync_.name);
+  ResolveInDoubt(progress);
   co_await CheckDeltasKept(source_, sync_.name, target_name_, progress, install_id);
   progress.source_install = install_id;
   co_await ClearErrorOnSource(source_, sync_.name, target_name_);
@@ -143,6 +219,7 @@ pg::Awaitable<Progress> TargetWorker::ApplyBatch(BatchReader& reader, const Batc
                    "the rest of the window and every later change in one transaction");
     }
   }
+  if (target_.CommitInDoubt()) in_doubt_batch_ = batch.next.batches + 1;
   if (failure) std::rethrow_exception(failure);
   co_await reader.Finish();
   AdaptBudget(result->stats);
@@ -240,6 +317,7 @@ pg::Awaitable<void> TargetWorker::Run() {
     } catch (const std::exception& e) {
       failure.message = fmt::format("internal error (please report it): {}", e.what());
     }
+    if (kind == ErrorKind::kTarget && failure.sqlstate == kLockNotAvailable) co_await ExplainLockTimeout(failure);
     source_.Close();
     target_.Close();
     if (stopping_) break;

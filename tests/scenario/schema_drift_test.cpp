@@ -5,6 +5,7 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "support/replication_setup.hpp"
 #include "support/wait_until.hpp"
@@ -72,6 +73,43 @@ TEST_CASE("a column added on the source stops its sync until the target has it t
   setup.Source().Exec("ALTER TABLE orders ALTER COLUMN amount TYPE bigint", kDatabase);
   setup.WaitEqual(60s);
 
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("a new table matching a sync's patterns is reported as not captured until install captures it",
+          "[scenario]") {
+  ReplicationSetup setup("newtable", 1, kSchema, R"(["public.*"])");
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  ChildProcess daemon = setup.StartDaemon();
+  const std::string ddl = "CREATE TABLE invoices (id integer PRIMARY KEY, total numeric NOT NULL)";
+  setup.Source().Exec(ddl, kDatabase);
+  setup.Target(0).Exec(ddl, kDatabase);
+
+  RunResult text = setup.Pgtandem({"status"});
+  INFO(text.output);
+  CHECK(text.output.find("sync app: 1 table(s) match the sync's patterns but are not captured, so their changes are "
+                         "not replicated: public.invoices; run \"pgtandem install --sync app\" to capture them") !=
+        std::string::npos);
+  RunResult json = setup.Pgtandem({"status", "--json"});
+  auto syncs = nlohmann::json::parse(json.output.substr(json.output.find('{')))["syncs"];
+  CHECK(syncs[0]["not_captured"] == nlohmann::json::array({"public.invoices"}));
+
+  installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  CHECK(installed.output.find("added    public.invoices") != std::string::npos);
+  json = setup.Pgtandem({"status", "--json"});
+  syncs = nlohmann::json::parse(json.output.substr(json.output.find('{')))["syncs"];
+  CHECK(syncs[0]["not_captured"].empty());
+  CHECK(setup.Pgtandem({"status"}).output.find("not captured") == std::string::npos);
+
+  // The running daemon picks the new table up.
+  setup.Source().Exec("INSERT INTO invoices SELECT i, i * 1.5 FROM generate_series(1, 200) i", kDatabase);
+  setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 10) i", kDatabase);
+  setup.WaitEqual(60s);
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
 }

@@ -45,7 +45,7 @@ TEST_CASE("the daemon replicates over sslmode=verify-full, and a server its CA d
     for (PgCluster* cluster : {&setup.Source(), &setup.Target(0)}) {
       const std::string tls_sessions = cluster->Query1(
           "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-          "WHERE a.application_name = 'pgtandem' AND s.ssl", kDatabase);
+          "WHERE a.application_name LIKE 'pgtandem%' AND s.ssl", kDatabase);
       REQUIRE(std::stoi(tls_sessions) > 0);
     }
   }

@@ -1,9 +1,11 @@
 // The sample schema and the random operations run against it.
 #include "support/random_workload.hpp"
 
+#include <chrono>
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -99,8 +101,8 @@ bool Exec(PGconn* conn, const std::string& sql) {
 
 }  // namespace
 
-RandomWorkload::RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates)
-    : dsn_(std::move(dsn)), truncates_(truncates) {
+RandomWorkload::RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates, bool reconnect)
+    : dsn_(std::move(dsn)), truncates_(truncates), reconnect_(reconnect) {
   for (int i = 0; i < writers; ++i) threads_.emplace_back([this, seed, i] { Write(seed * 1000 + static_cast<uint64_t>(i)); });
 }
 
@@ -124,6 +126,12 @@ void RandomWorkload::Write(uint64_t seed) {
   std::mt19937_64 rng(seed);
   PGconn* conn = PQconnectdb(dsn_.c_str());
   while (!stop_) {
+    if (PQstatus(conn) != CONNECTION_OK && reconnect_) {
+      PQfinish(conn);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server is restarting
+      conn = PQconnectdb(dsn_.c_str());
+      continue;
+    }
     if (PQstatus(conn) != CONNECTION_OK) {
       std::lock_guard lock(failures_mutex);
       failures_.push_back(PQerrorMessage(conn));

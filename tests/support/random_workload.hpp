@@ -25,7 +25,10 @@ class RandomWorkload {
  public:
   // Without `truncates` (pg_dump -j cannot run beside a TRUNCATE: its workers
   // lock tables with NOWAIT after the leader did).
-  RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates = true);
+  // With `reconnect`, a writer whose connection is lost (the source
+  // restarted) connects again and goes on, as an application's pool would;
+  // without it, the loss is a failure Stop() reports.
+  RandomWorkload(std::string dsn, uint64_t seed, int writers, bool truncates = true, bool reconnect = false);
   ~RandomWorkload();
   RandomWorkload(const RandomWorkload&) = delete;
   RandomWorkload& operator=(const RandomWorkload&) = delete;
@@ -39,6 +42,7 @@ class RandomWorkload {
 
   std::string dsn_;
   bool truncates_;
+  bool reconnect_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> committed_{0};
   std::vector<std::thread> threads_;

@@ -89,6 +89,8 @@ TEST_CASE("Config fills omitted settings from the settings table") {
   CHECK(config.daemon.retry_initial_ms == 250);
   CHECK(config.daemon.retry_max_ms == 30000);
   CHECK(config.daemon.connect_timeout_s == 10);
+  CHECK(config.daemon.io_timeout_s == 30);
+  CHECK(config.daemon.lock_timeout_s == 60);
   CHECK(config.log.level == "info");
   CHECK(config.Sync("app").exclude.empty());
   CHECK(config.Sync("app").sequences.empty());
@@ -99,7 +101,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
 }
 
 TEST_CASE("Config settings table is complete and consistent") {
-  CHECK(SettingSpecs().size() == 13);
+  CHECK(SettingSpecs().size() == 15);
   for (const SettingSpec& spec : SettingSpecs()) {
     INFO(spec.path);
     CHECK(spec.path.find('.') != std::string_view::npos);

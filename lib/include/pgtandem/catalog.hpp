@@ -30,6 +30,10 @@ struct CapturedTable {
 // lists every problem: patterns matching nothing, tables without a primary key.
 pg::Awaitable<std::vector<TableName>> SelectTables(pg::Connection& source, const SyncConfig& sync);
 
+// The source's tables a sync's patterns select now, unchecked (keys, types):
+// what status compares with the captured ones to find tables created since install.
+pg::Awaitable<std::vector<TableName>> MatchingTables(pg::Connection& source, const SyncConfig& sync);
+
 // The captured tables of a sync, ordered by id (the order batches visit them).
 pg::Awaitable<std::vector<CapturedTable>> LoadCapturedTables(pg::Connection& source, const std::string& sync);
 

@@ -48,6 +48,8 @@ struct DaemonConfig {
   int retry_initial_ms = 0;
   int retry_max_ms = 0;
   int connect_timeout_s = 0;
+  int io_timeout_s = 0;
+  int lock_timeout_s = 0;
 };
 
 struct LogConfig {

@@ -10,6 +10,7 @@
 
 #include "pgtandem/config.hpp"
 #include "pgtandem/freeze.hpp"
+#include "pgtandem/lock_wait.hpp"
 #include "pgtandem/pg/connection.hpp"
 #include "pgtandem/sync_lock.hpp"
 
@@ -38,6 +39,8 @@ struct TargetStatus {
   std::optional<std::string> last_error_at;
   std::optional<std::string> last_error_sqlstate;
   std::optional<std::string> last_error_table;
+  // The daemon's batch on this target waits for a lock another session holds.
+  std::optional<LockWait> lock_wait;
   // unreachable, copying, unknown (the source could not be read), stopped
   // (no daemon runs the sync), error, streaming or catching up.
   std::string state;
@@ -60,6 +63,9 @@ struct SyncStatus {
   std::optional<DaemonPresence> daemon;  // nullopt when the source could not be read
   std::optional<FreezeState> freeze;     // set while cutover keeps writes frozen
   int tables = 0;                        // captured tables of the sync
+  // Tables the sync's patterns select on the source that have no capture
+  // (created since install): their changes are not replicated until "install".
+  std::vector<std::string> not_captured;
   std::vector<TargetStatus> targets;
 };
 

@@ -37,6 +37,13 @@ class TargetWorker {
 
  private:
   pg::Awaitable<Progress> Connect();
+  // Names the session (for status), bounds its lock waits, and ends this
+  // worker's previous session if the server still holds it open.
+  pg::Awaitable<void> PrepareTargetSession();
+  // After a lock timeout: rolls back, and rewrites the error to name the table and who holds it.
+  pg::Awaitable<void> ExplainLockTimeout(RecordedError& failure);
+  // After a reconnect: says whether the batch whose commit was in doubt committed.
+  void ResolveInDoubt(const Progress& progress);
   pg::Awaitable<void> Session();
   pg::Awaitable<Progress> ApplyBatch(BatchReader& reader, const Batch& batch, bool split);
   pg::Awaitable<void> CopyProgress(const Progress& progress, bool force);
@@ -72,6 +79,8 @@ class TargetWorker {
   bool consistent_next_ = false;  // apply the next batch whole, unsplit (see ApplyBatch)
   bool progress_copied_ = true;   // the source's copy shows the latest progress
   std::string failed_table_;      // the table a failed batch was applying, for status
+  int64_t in_doubt_batch_ = 0;    // the batch whose COMMIT got no answer; 0 when none
+  int previous_target_pid_ = 0;   // the server process of the last target session
   std::chrono::steady_clock::time_point last_progress_copy_{};
   int64_t budget_;
 };

@@ -35,12 +35,13 @@ std::string TrimmedMessage(const char* text) {
 }  // namespace
 
 Connection::Connection(asio::any_io_executor executor, std::string node, Side side, Dsn dsn,
-                       std::chrono::seconds connect_timeout)
+                       std::chrono::seconds connect_timeout, std::chrono::seconds io_timeout)
     : executor_(executor),
       node_(std::move(node)),
       side_(side),
       dsn_(std::move(dsn)),
       connect_timeout_(connect_timeout),
+      io_timeout_(io_timeout),
       socket_(executor) {}
 
 Connection::~Connection() { Close(); }
@@ -98,8 +99,16 @@ static Awaitable<bool> WaitUntil(asio::posix::stream_descriptor& socket, asio::p
 
 Awaitable<void> Connection::Connect() {
   Close();
-  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {dsn_.ConnInfo().c_str(), "pgtandem", nullptr};
+  commit_in_doubt_ = false;
+  // Keepalives find a peer that vanished (host down, connection reset by a
+  // firewall) while the link is idle, and tcp_user_timeout one that stops
+  // acknowledging what we send. Neither sees a stall behind a proxy or a NAT
+  // whose kernel still answers: CheckAlive covers that. Listed before
+  // "dbname", so that a DSN setting any of them wins.
+  std::string user_timeout_ms = std::to_string(io_timeout_.count() * 1000);
+  const char* keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                        "tcp_user_timeout", "dbname", "fallback_application_name", nullptr};
+  const char* values[] = {"1", "10", "5", "3", user_timeout_ms.c_str(), dsn_.ConnInfo().c_str(), "pgtandem", nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw Failure("cannot allocate a connection");
   auto deadline = Clock::now() + connect_timeout_;
@@ -130,26 +139,82 @@ Awaitable<void> Connection::Connect() {
       },
       this);
   if (PQsetnonblocking(conn_, 1) != 0) throw Failure("cannot switch the connection to non-blocking mode");
-  if (side_ == Side::kSource) co_await Exec(SourceSessionSetupSql());
+  if (side_ == Side::kSource && !is_probe_) co_await Exec(SourceSessionSetupSql());
 }
 
 Awaitable<void> Connection::WaitSocket(Wait wait) {
   if (!conn_) throw Failure("connection closed");
   auto type = wait == Wait::kRead ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
-  if (ReadyNow(socket_.native_handle(), type)) co_return;
-  boost::system::error_code ec;
-  co_await socket_.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec && ec != asio::error::operation_aborted) throw Failure(fmt::format("socket error: {}", ec.message()));
+  if (io_timeout_.count() == 0) {
+    if (ReadyNow(socket_.native_handle(), type)) co_return;
+    boost::system::error_code ec;
+    co_await socket_.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec && ec != asio::error::operation_aborted) throw Failure(fmt::format("socket error: {}", ec.message()));
+    co_return;
+  }
+  auto started = Clock::now();
+  for (;;) {
+    bool ready = co_await WaitUntil(socket_, type, Clock::now() + io_timeout_);
+    if (ready) co_return;
+    co_await CheckAlive(Clock::now() - started);
+  }
+}
+
+// Silence alone proves nothing: a long DELETE, a lock wait or a commit
+// waiting for a synchronous standby send no byte for minutes. So ask the
+// server from a second connection what our server process is doing. The
+// link is dead when that connection cannot be made (the node or the network
+// is gone), or when our process is not working on a request (it never got
+// ours, or it waits to read from or write to us: the bytes are stuck between).
+Awaitable<void> Connection::CheckAlive(Clock::duration silent) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+  if (is_probe_) throw Failure(fmt::format("no answer within {} s", seconds));
+  std::string pid = std::to_string(BackendPid());
+  Connection probe(executor_, node_, side_, dsn_, connect_timeout_, connect_timeout_);
+  probe.is_probe_ = true;
+  std::string probe_failure;
+  Result row;
+  try {
+    co_await probe.Connect();
+    row = co_await probe.Exec(
+        "SELECT state, coalesce(wait_event, '') FROM pg_catalog.pg_stat_activity WHERE pid = $1", pid);
+  } catch (const Error& e) {
+    probe_failure = e.what();
+  }
+  if (!probe_failure.empty()) {
+    throw Failure(fmt::format("connection lost: nothing moved for {} s (daemon.io_timeout_s), and a second connection "
+                              "to check on it failed: {}", seconds, probe_failure));
+  }
+  std::string state = row.Rows() > 0 ? std::string(row.Get(0, 0)) : "gone";
+  std::string event = row.Rows() > 0 ? std::string(row.Get(0, 1)) : "";
+  if (state != "active" || event == "ClientRead" || event == "ClientWrite") {
+    throw Failure(fmt::format("connection lost: nothing moved for {} s (daemon.io_timeout_s) while its server process "
+                              "{} is {}{}: the network between holds our bytes; reconnecting", seconds, pid, state,
+                              event.empty() ? "" : " (" + event + ")"));
+  }
+  if (LogEnabled(LogLevel::kDebug)) {
+    WriteLogLine(LogLevel::kDebug, node_, fmt::format("no byte for {} s, but server process {} is still working on "
+                                                      "our request ({}); waiting on", seconds, pid,
+                                                      event.empty() ? "running" : event));
+  }
 }
 
 Awaitable<void> Connection::Flush() {
+  auto silent_since = Clock::now();
   for (;;) {
     int status = PQflush(conn_);
     if (status == 0) co_return;
     if (status < 0) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
     bool writable = co_await WaitUntil(socket_, asio::posix::descriptor_base::wait_write, Clock::now() + kWriteStallCheck);
-    if (!writable && !PQconsumeInput(conn_)) {
-      throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    if (writable) {
+      silent_since = Clock::now();
+      continue;
+    }
+    if (!PQconsumeInput(conn_)) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    auto silent = Clock::now() - silent_since;
+    if (io_timeout_.count() > 0 && silent >= io_timeout_) {
+      co_await CheckAlive(silent);
+      silent_since = Clock::now();
     }
   }
 }
@@ -206,8 +271,29 @@ Awaitable<Result> Connection::Exec(std::string_view sql) {
   if (!PQsendQuery(conn_, text.c_str())) {
     throw Failure(fmt::format("cannot send a query: {}", TrimmedMessage(PQerrorMessage(conn_))));
   }
-  co_await Flush();
-  co_return co_await CollectResults(sql);
+  if (sql != "COMMIT") {
+    co_await Flush();
+    co_return co_await CollectResults(sql);
+  }
+  commit_in_doubt_ = false;
+  Result result;
+  std::optional<Error> failure;
+  try {
+    co_await Flush();
+    result = co_await CollectResults(sql);
+  } catch (const Error& e) {
+    failure = e;
+  }
+  if (!failure) co_return result;
+  // The server may have made the commit durable and died (or the network
+  // dropped) before its answer reached us: only the node itself can tell.
+  const std::string& state = failure->SqlState();
+  commit_in_doubt_ = state.empty() || state.starts_with("08") || state.starts_with("57P") ||
+                     PQstatus(conn_) == CONNECTION_BAD;
+  if (!commit_in_doubt_) throw *failure;
+  throw Failure(fmt::format("commit in doubt: the connection ended during COMMIT ({}); whether the transaction "
+                            "committed is known only to the node, and is read from it on reconnect", failure->what()),
+                state);
 }
 
 Awaitable<Result> Connection::ExecParams(std::string_view sql, Params params) {

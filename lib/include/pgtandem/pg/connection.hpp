@@ -33,8 +33,11 @@ struct Notification {
 
 class Connection {
  public:
+  // `io_timeout` (0: none) bounds how long a wait may pass with no byte moving
+  // before the connection is checked from a second one (see CheckAlive), and
+  // sets libpq's TCP keepalives and tcp_user_timeout (a DSN may override them).
   Connection(boost::asio::any_io_executor executor, std::string node, Side side, Dsn dsn,
-             std::chrono::seconds connect_timeout);
+             std::chrono::seconds connect_timeout, std::chrono::seconds io_timeout = std::chrono::seconds(0));
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -77,10 +80,17 @@ class Connection {
 
   // An Error of this connection's kind: "<side> node '<node>': <what>".
   Error Failure(std::string_view what, std::string sqlstate = {}) const;
+  // The last Exec("COMMIT") ended without the server's answer (connection
+  // lost): the transaction may or may not have committed. Cleared by Connect().
+  bool CommitInDoubt() const { return commit_in_doubt_; }
+  // The server process serving this connection (pg_stat_activity.pid); 0 when closed.
+  int BackendPid() const { return conn_ ? PQbackendPID(conn_) : 0; }
 
  private:
   enum class Wait { kRead, kWrite };
   Awaitable<void> WaitSocket(Wait wait);
+  // After io_timeout_ of silence: throws unless the server is still working on our request.
+  Awaitable<void> CheckAlive(std::chrono::steady_clock::duration silent);
   Awaitable<void> Flush();
   Awaitable<void> ConsumeUntilReady();
   Awaitable<Result> CollectResults(std::string_view sql);
@@ -95,6 +105,9 @@ class Connection {
   Side side_;
   Dsn dsn_;
   std::chrono::seconds connect_timeout_;
+  std::chrono::seconds io_timeout_;
+  bool is_probe_ = false;
+  bool commit_in_doubt_ = false;  // a CheckAlive connection: silence fails it at once
   PGconn* conn_ = nullptr;
   boost::asio::posix::stream_descriptor socket_;
 };

@@ -1,0 +1,77 @@
+// A catch-up of a million rows by a daemon whose address space is capped at
+// 128 MiB: rows stream from source COPY to target COPY, never held whole.
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "support/replication_setup.hpp"
+#include "support/wait_until.hpp"
+
+namespace pgtandem::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr long kRows = 1'000'000;
+constexpr long kLimitBytes = 128L << 20;
+
+// VmPeak (most address space ever mapped) and VmHWM (peak resident set), in kB, from /proc/<pid>/status.
+std::map<std::string, long> MemoryPeaks(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::map<std::string, long> peaks;
+  std::string key;
+  long value = 0;
+  std::string unit;
+  while (status >> key) {
+    if (key == "VmPeak:" || key == "VmHWM:") {
+      status >> value >> unit;
+      peaks[key.substr(0, key.size() - 1)] = value;
+    }
+    status.ignore(4096, '\n');
+  }
+  return peaks;
+}
+
+}  // namespace
+
+TEST_CASE("a backlog of a million rows catches up under a 128 MiB address-space limit (ulimit -v)", "[scenario]") {
+  ReplicationSetup setup("memlimit", 1, "CREATE TABLE items (id bigint PRIMARY KEY, v integer NOT NULL);",
+                         R"(["public.items"])");
+  std::string config = setup.DefaultConfig();
+  const std::string small_batches = R"("batch": { "max_rows": 500 })";
+  config.replace(config.find(small_batches), small_batches.size(), R"("batch": { "max_rows": 1000000 })");
+  setup.WriteConfig(config);
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  setup.Source().Exec("INSERT INTO items SELECT i, i FROM generate_series(1, " + std::to_string(kRows) + ") i",
+                      kDatabase);
+
+  // prlimit execs the daemon in its own process: the limit and the PID are the daemon's.
+  ChildProcess daemon({"prlimit", "--as=" + std::to_string(kLimitBytes), "--", PgtandemBinary(), "--config",
+                       setup.ConfigPath().string(), "run"},
+                      setup.Dir() / "daemon-limited.log");
+  auto started = std::chrono::steady_clock::now();
+  std::map<std::string, long> peaks;
+  WaitUntil([&] {
+    INFO(daemon.Output());
+    REQUIRE_FALSE(daemon.TryWait().has_value());
+    peaks = MemoryPeaks(daemon.Pid());
+    if (setup.Target(0).Query1("SELECT to_regclass('pgtandem.progress') IS NOT NULL", kDatabase) != "t") return false;
+    return setup.Target(0).Query1("SELECT deltas FROM pgtandem.progress WHERE sync = 'app'", kDatabase) ==
+           std::to_string(kRows);
+  }, 180s, "a million deltas applied");
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  peaks = MemoryPeaks(daemon.Pid());
+  setup.WaitEqual(60s);
+  std::fprintf(stderr, "memory limit: %ld rows caught up in %.1f s under ulimit -v %ld MiB: VmPeak %ld kB, VmHWM "
+               "(peak RSS) %ld kB\n", kRows, took, kLimitBytes >> 20, peaks["VmPeak"], peaks["VmHWM"]);
+  CHECK(peaks["VmPeak"] <= kLimitBytes / 1024);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+}  // namespace pgtandem::test
