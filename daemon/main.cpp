@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -105,6 +107,8 @@ int Dispatch(const std::vector<std::string>& argv) {
     pgtandem::ParsedArgs parsed = pgtandem::ParseArgs(command->spec, args);
     pgtandem::Config config = pgtandem::LoadConfig(ConfigPath(config_path));
     pgtandem::SetLogLevel(pgtandem::ParseLogLevel(config.log.level));
+    pgtandem::SetLogFormat(pgtandem::ParseLogFormat(config.log.format));
+    pgtandem::SetLogToJournal(pgtandem::JournalStreamMatches(std::getenv("JOURNAL_STREAM"), STDERR_FILENO));
     return command->run(config, parsed);
   }
   UnknownCommand(argv, i);

@@ -23,21 +23,22 @@ constexpr auto kProgressCopyInterval = std::chrono::seconds(1);
 
 }  // namespace
 
-TargetWorker::TargetWorker(asio::any_io_executor strand, const Config& config, const SyncConfig& sync,
-                           std::string target, Metrics& metrics)
+TargetWorker::TargetWorker(asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+                           std::string target, std::shared_ptr<const SyncGate> gate, Metrics& metrics)
     : strand_(strand),
-      config_(config),
+      config_(std::move(config)),
       sync_(sync),
       target_name_(std::move(target)),
-      log_(fmt::format("sync {} target {}", sync.name, target_name_)),
+      gate_(std::move(gate)),
+      log_(LogContext{sync.name, target_name_, "target", ""}),
       metrics_(metrics),
-      source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
-      target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s)),
+      source_(strand, sync.source, pg::Side::kSource, config_->Node(sync.source).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s)),
+      target_(strand, target_name_, pg::Side::kTarget, config_->Node(target_name_).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s)),
       wake_timer_(strand),
       retry_timer_(strand),
-      budget_(config.batch.max_rows) {}
+      budget_(config_->batch.max_rows) {}
 
 void TargetWorker::Wake() {
   wake_pending_ = true;
@@ -55,7 +56,7 @@ pg::Awaitable<void> TargetWorker::WaitForWork() {
     wake_pending_ = false;
     co_return;
   }
-  wake_timer_.expires_after(std::chrono::milliseconds(config_.daemon.poll_interval_ms));
+  wake_timer_.expires_after(std::chrono::milliseconds(config_->daemon.poll_interval_ms));
   boost::system::error_code ec;
   co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   wake_pending_ = false;
@@ -80,14 +81,14 @@ pg::Awaitable<void> TargetWorker::LoadTables() {
 void TargetWorker::AdaptBudget(const ApplyStats& stats) {
   if (stats.deltas < kMinBudget || stats.bytes == 0) return;
   double bytes_per_delta = static_cast<double>(stats.bytes) / static_cast<double>(stats.deltas);
-  auto fitting = static_cast<int64_t>(static_cast<double>(config_.batch.max_bytes) / bytes_per_delta);
-  budget_ = std::clamp(fitting, kMinBudget, config_.batch.max_rows);
+  auto fitting = static_cast<int64_t>(static_cast<double>(config_->batch.max_bytes) / bytes_per_delta);
+  budget_ = std::clamp(fitting, kMinBudget, config_->batch.max_rows);
 }
 
 pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await source_.Connect();
   co_await target_.Connect();
-  applier_ = std::make_unique<Applier>(target_, sync_.name, log_);
+  applier_ = std::make_unique<Applier>(target_, sync_.name, *gate_, log_);
   prepared_ = false;
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();
@@ -169,7 +170,7 @@ pg::Awaitable<void> TargetWorker::Session() {
   Progress progress = co_await Connect();
   BatchReader reader(source_, tables_);
   healthy_ = true;
-  while (!stopping_) {
+  while (!stopping_ && gate_->Open()) {
     bool split = progress.window_end.has_value();
     int64_t budget = budget_;
     if (consistent_next_) {
@@ -195,8 +196,8 @@ pg::Awaitable<void> TargetWorker::Session() {
 }
 
 pg::Awaitable<void> TargetWorker::RecordError(const RecordedError& error) {
-  pg::Connection source(strand_, sync_.source, pg::Side::kSource, config_.Node(sync_.source).dsn,
-                        std::chrono::seconds(config_.daemon.connect_timeout_s));
+  pg::Connection source(strand_, sync_.source, pg::Side::kSource, config_->Node(sync_.source).dsn,
+                        std::chrono::seconds(config_->daemon.connect_timeout_s));
   try {
     co_await source.Connect();
     co_await RecordErrorOnSource(source, sync_.name, target_name_, error);
@@ -206,10 +207,16 @@ pg::Awaitable<void> TargetWorker::RecordError(const RecordedError& error) {
 }
 
 pg::Awaitable<void> TargetWorker::Run() {
-  Backoff backoff(std::chrono::milliseconds(config_.daemon.retry_initial_ms),
-                  std::chrono::milliseconds(config_.daemon.retry_max_ms));
+  Backoff backoff(std::chrono::milliseconds(config_->daemon.retry_initial_ms),
+                  std::chrono::milliseconds(config_->daemon.retry_max_ms));
   LogLimiter limiter;
+  const SyncGates own_gate(1, gate_);
   while (!stopping_) {
+    if (!gate_->Open()) {
+      log_.Debug("standing by until this daemon holds the sync's lock");
+      co_await WaitForOpenGate(own_gate, retry_timer_, stopping_);
+      continue;
+    }
     RecordedError failure;
     ErrorKind kind = ErrorKind::kInternal;
     failed_table_.clear();
@@ -224,13 +231,18 @@ pg::Awaitable<void> TargetWorker::Run() {
     source_.Close();
     target_.Close();
     if (stopping_) break;
+    if (!gate_->Open() || failure.message.empty()) {
+      // The lock was lost: another daemon may be active now, and this worker waits.
+      log_.Info("stopped applying{}{}: the daemon stands by for this sync", failure.message.empty() ? "" : ": ",
+                failure.message);
+      continue;
+    }
     if (healthy_) backoff.Reset();
     healthy_ = false;
     auto delay = backoff.Next();
     int suppressed = 0;
     if (limiter.Allow(failure.message, suppressed)) {
-      log_.Error("{}; retrying in {} ms{}", failure.message, delay.count(),
-                 suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+      log_.Error("{}; retrying in {} ms{}", failure.message, delay.count(), HeldBack(suppressed));
     }
     metrics_.RecordError(sync_.name, target_name_, kind);
     if (kind == ErrorKind::kSource || kind == ErrorKind::kTarget) {

@@ -99,7 +99,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
 }
 
 TEST_CASE("Config settings table is complete and consistent") {
-  CHECK(SettingSpecs().size() == 12);
+  CHECK(SettingSpecs().size() == 13);
   for (const SettingSpec& spec : SettingSpecs()) {
     INFO(spec.path);
     CHECK(spec.path.find('.') != std::string_view::npos);
@@ -124,6 +124,7 @@ TEST_CASE("Config settings table is complete and consistent") {
   }
   CHECK_FALSE(Spec("daemon.threads").reloadable);
   CHECK(Spec("log.level").reloadable);
+  CHECK(Spec("log.format").reloadable);
   CHECK(Spec("batch.max_rows").unit == "rows");
 }
 
