@@ -34,8 +34,8 @@ std::string DaemonLine(const SyncStatus& sync) {
   if (!d.running) {
     return fmt::format("daemon not running (no daemon holds the sync's lock on the source){}", StandbyNote(d));
   }
-  return fmt::format("daemon running, active: {} (source backend pid {}{}){}",
-                     DaemonName(d.application_name, d.client_addr), d.pid.value_or(0),
+  return fmt::format("daemon running, active: {} (client {}, source backend pid {}{}){}",
+                     d.application_name.value_or("?"), d.client_addr.value_or("local"), d.pid.value_or(0),
                      d.since ? ", since " + *d.since : "", StandbyNote(d));
 }
 

@@ -240,4 +240,37 @@ TEST_CASE("two daemons with one config: one applies, the other takes over within
   REQUIRE(second.Wait(30s) == 0);
 }
 
+TEST_CASE("two daemons whose lock sessions keep being cut hand the sync back and forth, applying no batch twice",
+          "[scenario]") {
+  uint64_t seed = TestSeed("lock sessions cut");
+  ReplicationSetup setup("hacut", 1, kSampleSchema, kSampleTables);
+  Install(setup);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
+  ChildProcess first = setup.StartDaemon();
+  WaitForLog(first, "active: this daemon", 10s);
+  ChildProcess second = setup.StartDaemon();
+  WaitForLog(first, "applied batch", 20s);
+  // Ends whichever session holds the sync's lock (the exclusive one: objid 1 is the purge lock).
+  const std::string cut = "SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                          "AND classid = 1885828196 AND objid > 1 AND mode = 'ExclusiveLock' AND granted";
+  for (int round = 0; round < 6; ++round) {
+    RunLoad(first, 1200ms);
+    REQUIRE_FALSE(second.TryWait().has_value());
+    setup.Source().Query1(cut, kDatabase);
+  }
+  WaitForLog(first, "lost the sync's lock on the source", 1s);
+  load.Stop();
+  setup.WaitEqual(60s);
+  std::vector<long> ids = AppliedBatchIds(first.Output());
+  std::vector<long> other = AppliedBatchIds(second.Output());
+  ids.insert(ids.end(), other.begin(), other.end());
+  std::set<long> distinct(ids.begin(), ids.end());
+  std::printf("lock sessions cut: %zu batches applied, %zu of them by the second daemon\n", ids.size(), other.size());
+  CHECK(distinct.size() == ids.size());
+  for (ChildProcess* daemon : {&first, &second}) {
+    daemon->Signal(SIGTERM);
+    REQUIRE(daemon->Wait(30s) == 0);
+  }
+}
+
 }  // namespace pgtandem::test
