@@ -217,6 +217,7 @@ BEGIN
         'txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), '
         'seq bigint NOT NULL DEFAULT pg_catalog.nextval(''pgtandem.delta_seq''::regclass), '
         'captured_at timestamptz DEFAULT pg_catalog.statement_timestamp(), '
+        'inserted boolean NOT NULL DEFAULT false, '
         '%s) '
         'WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000)',
         v_delta, v_columns);
@@ -230,11 +231,20 @@ BEGIN
         EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ALTER COLUMN captured_at SET DEFAULT '
                                   'pg_catalog.statement_timestamp()', v_delta);
     END IF;
+    -- Older delta tables get the flag; a constant default makes that instant.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = pg_catalog.format('pgtandem.%I', v_delta)::regclass
+                      AND attname = 'inserted' AND NOT attisdropped) THEN
+        EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ADD COLUMN inserted boolean NOT NULL DEFAULT false', v_delta);
+    END IF;
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid, seq)', v_delta || '_txid', v_delta);
     EXECUTE pg_catalog.format('GRANT INSERT ON pgtandem.%I TO PUBLIC', v_delta);
 
     -- An AFTER trigger sees the row as finally written, after any BEFORE
     -- trigger of the application changed it. A key change records both keys.
+    -- "inserted" marks a key that did not exist before the change (an INSERT,
+    -- or the new key of an UPDATE): the target must not hold it either, so a
+    -- row written there directly is found instead of overwritten.
     -- The daemon is woken once per transaction: NOTIFY takes a cluster-wide
     -- lock at commit, and a transaction-local setting remembers it was sent
     -- (a rolled-back savepoint forgets both). A busy source can turn it off
@@ -244,11 +254,13 @@ CREATE OR REPLACE FUNCTION pgtandem.%1$I() RETURNS trigger LANGUAGE plpgsql AS $
 BEGIN
     IF TG_OP = 'DELETE' THEN
         INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO pgtandem.%2$I (inserted, %3$s) VALUES (true, %4$s);
+    ELSIF ROW(%5$s) IS DISTINCT FROM ROW(%4$s) THEN
+        INSERT INTO pgtandem.%2$I (inserted, %3$s) VALUES (true, %4$s);
+        INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
     ELSE
         INSERT INTO pgtandem.%2$I (%3$s) VALUES (%4$s);
-        IF TG_OP = 'UPDATE' AND ROW(%5$s) IS DISTINCT FROM ROW(%4$s) THEN
-            INSERT INTO pgtandem.%2$I (%3$s) VALUES (%5$s);
-        END IF;
     END IF;
     IF pg_catalog.current_setting('pgtandem.notified', true) IS DISTINCT FROM 'on' THEN
         PERFORM pg_catalog.set_config('pgtandem.notified', 'on', true);

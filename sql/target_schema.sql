@@ -29,6 +29,21 @@ CREATE TABLE IF NOT EXISTS pgtandem.progress (
     source_install   text NOT NULL
 );
 
+-- Set while the target may hold rows newer than applied_snapshot (a window
+-- applied in pieces reads rows as of each piece; "bootstrap --copy" and
+-- "bootstrap --force" start behind the rows they hold): a snapshot that
+-- covers them. Until applied_snapshot covers it, a key the source inserted
+-- may already be on the target legitimately, so collisions are not checked.
+-- Checked first: ALTER TABLE would wait for every open apply transaction.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pgtandem.progress'::regclass
+                                                            AND attname = 'rows_newer_until' AND NOT attisdropped) THEN
+        ALTER TABLE pgtandem.progress ADD COLUMN rows_newer_until text;
+    END IF;
+END
+$$;
+
 -- "bootstrap --copy": tables already copied, each at its source snapshot,
 -- so an interrupted copy resumes table by table; catch-up then starts at the
 -- oldest of those snapshots (replaying from there is harmless: apply is

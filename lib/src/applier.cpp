@@ -14,6 +14,11 @@ constexpr std::string_view kInsufficientPrivilege = "42501";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 
+// Beside the key columns; a key column of the same name would make Prepare fail, not misbehave.
+constexpr std::string_view kInsertedColumn = "\"pgtandem inserted\"";
+
+bool IsUniqueViolation(const std::string& sqlstate) { return sqlstate == "23505" || sqlstate == "23P01"; }
+
 std::string KeyEquality(const CapturedTable& table) {
   std::string join;
   for (const auto& column : table.key_columns) {
@@ -66,8 +71,9 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
   co_await PrepareReplicaSession(target_);
   for (const auto& table : tables) {
     co_await target_.Exec(fmt::format(
-        "CREATE TEMP TABLE IF NOT EXISTS pgtandem_keys_{} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
-        table.id, QuotedList(table.key_columns), table.name.Quoted()));
+        "CREATE TEMP TABLE IF NOT EXISTS pgtandem_keys_{} ON COMMIT DELETE ROWS AS SELECT {}, false AS {} FROM {} "
+        "WITH NO DATA",
+        table.id, QuotedList(table.key_columns), kInsertedColumn, table.name.Quoted()));
   }
 }
 
@@ -92,10 +98,30 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   }
   co_await target_.Exec(KeyJoinSettingsSql(target_join));
   co_await source.Exec(KeyJoinSettingsSql(source_join));
-  co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {}", table.Target(), KeyTable(table),
-                                    KeyEquality(table)));
-  auto rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
-                                     fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+  // A key the source inserted is not deleted: if the target holds it, the
+  // COPY below fails on the key instead of overwriting that row.
+  co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {} AND NOT k.{}", table.Target(),
+                                    KeyTable(table), KeyEquality(table), kInsertedColumn));
+  pg::Connection::CopyStats rows;
+  std::string collision;
+  std::string sqlstate;
+  try {
+    rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
+                                  fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+  } catch (const Error& e) {
+    if (!segment.inserts_checked || !IsUniqueViolation(e.SqlState())) throw;
+    collision = e.what();
+    sqlstate = e.SqlState();
+  }
+  if (!collision.empty()) {
+    throw Error(ErrorKind::kState,
+                fmt::format("table {}: {}. The source inserted this row as new, so the row in its way on the target "
+                            "was written there directly, not by pgtandem; it is left as it is and this target stops "
+                            "here. Fix: delete or correct that row on the target (\"pgtandem compare --table {}\" "
+                            "lists every difference); the target resumes by itself",
+                            table.name.Display(), collision, table.name.Display()),
+                sqlstate);
+  }
   stats.rows += rows.rows;
   stats.bytes += keys.bytes + rows.bytes;
 }

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "pgtandem/xid_snapshot.hpp"
+
 namespace pgtandem {
 namespace {
 
@@ -37,6 +39,14 @@ std::string After(const Position& from) {
 
 Position StartOf(const CapturedTable& table, const Position& from) {
   return table.id == from.table_id ? from : Position{table.id, 0, 0};
+}
+
+// True while the target may hold rows newer than `applied`: every transaction
+// below the xmin of `applied` has ended, so once the newer rows' snapshot lies
+// wholly below it, `applied` covers them.
+bool RowsNewerThan(const std::optional<std::string>& rows_newer_until, const std::string& applied) {
+  if (!rows_newer_until) return false;
+  return XidSnapshot::Parse(*rows_newer_until).xmax > XidSnapshot::Parse(applied).xmin;
 }
 
 }  // namespace
@@ -100,12 +110,9 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
   Batch batch;
   batch.applied = progress.applied_snapshot;
   Position from = progress.window_end ? progress.position : Position{};
-  if (progress.window_end) {
-    batch.end = *progress.window_end;
-  } else {
-    pg::Result now = co_await source_.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
-    batch.end = now.Get(0, 0);
-  }
+  // The transaction's snapshot, which every row of the batch is read in.
+  pg::Result now = co_await source_.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
+  batch.end = progress.window_end ? *progress.window_end : now.Get(0, 0);
   std::vector<const CapturedTable*> pending = co_await PendingTables(batch.applied, batch.end, from);
   if (pending.empty() && !progress.window_end) {
     co_await Finish();
@@ -113,9 +120,17 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
   }
   int64_t budget = max_deltas;
   batch.next = progress;
+  bool rows_newer = RowsNewerThan(progress.rows_newer_until, batch.applied);
+  // A piece of a window reads rows newer than the window's end.
+  if (progress.window_end) {
+    batch.next.rows_newer_until = now.Get(0, 0);
+  } else if (!rows_newer) {
+    batch.next.rows_newer_until.reset();
+  }
   for (const CapturedTable* table : pending) {
     Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget);
     budget -= segment.deltas;
+    segment.inserts_checked = !rows_newer && segment.from.txid == 0 && !segment.to;
     batch.segments.push_back(std::move(segment));
     if (budget <= 0) break;
   }
@@ -141,8 +156,16 @@ std::string BatchReader::DeltaFilter(const Batch& batch, const Segment& segment)
 
 std::string BatchReader::KeysCopySql(const Batch& batch, const Segment& segment) const {
   // In key order, so that the target's deletes probe its index page by page.
+  // seq cannot order one key's changes (backends cache blocks of it), so a key
+  // counts as inserted only when every change to it was that insert: any
+  // delete or update, before or after, clears it.
   std::string keys = QuotedList(segment.table->key_columns, "d.");
-  return fmt::format("COPY (SELECT DISTINCT {0} FROM {1} d WHERE {2} ORDER BY {0}) TO STDOUT", keys,
+  if (segment.inserts_checked) {
+    return fmt::format("COPY (SELECT {0}, pg_catalog.bool_and(d.inserted) FROM {1} d WHERE {2} GROUP BY {0} ORDER BY {0}) "
+                       "TO STDOUT",
+                       keys, segment.table->DeltaTable(), DeltaFilter(batch, segment));
+  }
+  return fmt::format("COPY (SELECT DISTINCT {0}, false FROM {1} d WHERE {2} ORDER BY {0}) TO STDOUT", keys,
                      segment.table->DeltaTable(), DeltaFilter(batch, segment));
 }
 

@@ -186,6 +186,9 @@ pg::Awaitable<BootstrapReport> BootstrapRestored(pg::Connection& source, pg::Con
                                  "replay every change captured since install and accept what came before");
     }
     report.derivation = "--force: every change captured since install will be replayed";
+    // The target holds rows of an unknown moment, up to now.
+    pg::Result now = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
+    start.rows_newer_until = now.Get(0, 0);
   } else {
     RestoredCapture restored = co_await ReadRestored(target, tables);
     if (restored.install_id != install_id) {

@@ -54,7 +54,8 @@ class TargetCompare {
 
  private:
   pg::Awaitable<TableComparison> CompareTable(const CapturedTable& table);
-  pg::Awaitable<void> Settle(const CapturedTable& table, CandidateKeys candidates, TableComparison& result);
+  pg::Awaitable<void> Settle(const CapturedTable& table, const RowHash& hash, CandidateKeys candidates,
+                             TableComparison& result);
 
   pg::Connection& source_;
   pg::Connection& target_;
@@ -67,11 +68,11 @@ class TargetCompare {
   bool stalled_ = false;
 };
 
-pg::Awaitable<void> TargetCompare::Settle(const CapturedTable& table, CandidateKeys candidates,
+pg::Awaitable<void> TargetCompare::Settle(const CapturedTable& table, const RowHash& hash, CandidateKeys candidates,
                                           TableComparison& result) {
   meter_.Step() = fmt::format("re-checking {} key(s) that differed", candidates.keys.size());
   Clock::time_point deadline = stalled_ ? Clock::now() : Clock::now() + options_.wait;
-  SettledKeys keys = co_await RecheckKeys(source_, target_, sync_.name, table, *result.layout,
+  SettledKeys keys = co_await RecheckKeys(source_, target_, sync_.name, table, *result.layout, hash,
                                           std::move(candidates.keys), deadline, log_);
   if (keys.target_stalled && !stalled_) {
     log_.Warning("the target did not apply the source's changes to {} within {} s (is \"pgtandem run\" running?); "
@@ -102,11 +103,13 @@ pg::Awaitable<TableComparison> TargetCompare::CompareTable(const CapturedTable& 
   }
   KeyLayout layout = co_await LoadKeyLayout(source_, table);
   result.layout = std::move(layout);
-  CandidateKeys candidates = co_await FindCandidateKeys(source_, target_, table, *result.layout, meter_.Step(), log_);
+  RowHash hash = co_await LoadRowHash(source_, table);
+  CandidateKeys candidates =
+      co_await FindCandidateKeys(source_, target_, table, *result.layout, hash, meter_.Step(), log_);
   result.source_rows = candidates.source_rows;
   result.target_rows = candidates.target_rows;
   result.complete = candidates.complete;
-  if (!candidates.keys.empty()) co_await Settle(table, std::move(candidates), result);
+  if (!candidates.keys.empty()) co_await Settle(table, hash, std::move(candidates), result);
   result.seconds = SecondsSince(started);
   log_.Debug("table {}: {} row(s) on the source, {} on the target; {} missing, {} extra, {} different, {} unverified "
             "({:.1f} s)", table.name.Display(), result.source_rows, result.target_rows, result.keys.missing.size(),

@@ -197,11 +197,8 @@ std::string RangeSet::Buckets() const {
   return fmt::format("{}", fmt::join(rows, ", "));
 }
 
-// Rows meet their range through a join with the list of buckets, not by
-// grouping on the bucket expression: the planner takes that expression to
-// have as many values as the key and would sort the whole table to group it,
-// while grouped by a VALUES column it aggregates in a hash table, in parallel
-// workers where it may. Rows between ranges join nothing.
+// Rows meet their range through a join with the list of buckets, so that
+// rows between ranges join nothing and each row carries its range's columns.
 std::string RangeSet::From(const CapturedTable& table, std::string_view values, std::string_view columns) const {
   return fmt::format("FROM {} t JOIN (VALUES {}) AS r({}) ON r.b = ({}) WHERE {}", table.Target(), values, columns,
                      BucketExpr("t"), Filter("t"));

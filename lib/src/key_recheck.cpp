@@ -9,7 +9,6 @@
 #include "pgtandem/async.hpp"
 #include "pgtandem/progress.hpp"
 #include "pgtandem/purger.hpp"
-#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 namespace {
@@ -35,9 +34,10 @@ std::vector<KeyValue> Chunk(const std::vector<KeyValue>& keys, size_t start) {
 
 // Each key's row on a node, as its hash.
 pg::Awaitable<Rows> ReadRows(pg::Connection& node, const CapturedTable& table, const KeyLayout& layout,
+                             const RowHash& hash,
                              const std::vector<KeyValue>& keys) {
   Rows rows(keys.size());
-  std::string sql = fmt::format("SELECT k.ord, {} FROM {} JOIN {} t ON {}", RowHash(table, "t"), layout.KeysFrom(1),
+  std::string sql = fmt::format("SELECT k.ord, {} FROM {} JOIN {} t ON {}", hash.Expr("t"), layout.KeysFrom(1),
                                 table.Target(), layout.MatchesKeys("t"));
   for (size_t start = 0; start < keys.size(); start += kChunk) {
     pg::Params params = layout.KeyParams(Chunk(keys, start));
@@ -113,7 +113,8 @@ struct Round {
 };
 
 pg::Awaitable<Round> ReadRound(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                               const CapturedTable& table, const KeyLayout& layout, const std::vector<KeyValue>& keys,
+                               const CapturedTable& table, const KeyLayout& layout, const RowHash& hash,
+                               const std::vector<KeyValue>& keys,
                                std::chrono::steady_clock::time_point deadline) {
   Round round;
   // Taken before S, so no delta committed after S can be purged before it is looked for.
@@ -121,13 +122,13 @@ pg::Awaitable<Round> ReadRound(pg::Connection& source, pg::Connection& target, c
   co_await source.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   pg::Result current = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
   round.snapshot = current.Get(0, 0);
-  Rows on_source = co_await ReadRows(source, table, layout, keys);
+  Rows on_source = co_await ReadRows(source, table, layout, hash, keys);
   round.on_source = std::move(on_source);
   co_await source.Exec("COMMIT");
   bool applied = co_await WaitApplied(source, target, sync, table, round.snapshot, deadline);
   round.applied = applied;
   if (applied) {
-    Rows on_target = co_await ReadRows(target, table, layout, keys);
+    Rows on_target = co_await ReadRows(target, table, layout, hash, keys);
     round.on_target = std::move(on_target);
     std::vector<bool> changed = co_await ChangedSince(source, table, layout, keys, round.snapshot);
     round.changed = std::move(changed);
@@ -159,12 +160,12 @@ std::vector<KeyValue> Settle(std::vector<KeyValue>& keys, const Round& round, Se
 }  // namespace
 
 pg::Awaitable<SettledKeys> RecheckKeys(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                                       const CapturedTable& table, const KeyLayout& layout,
+                                       const CapturedTable& table, const KeyLayout& layout, const RowHash& hash,
                                        std::vector<KeyValue> keys, std::chrono::steady_clock::time_point deadline,
                                        const Logger& log) {
   SettledKeys settled;
   for (int number = 1; !keys.empty(); ++number) {
-    Round round = co_await ReadRound(source, target, sync, table, layout, keys, deadline);
+    Round round = co_await ReadRound(source, target, sync, table, layout, hash, keys, deadline);
     if (!round.applied) {
       settled.target_stalled = true;
       settled.unverified = std::move(keys);

@@ -11,20 +11,20 @@ namespace {
 
 constexpr std::string_view kReadSql = R"(
 SELECT applied_snapshot, window_end, position_table, position_txid, position_seq, batches, deltas, rows_copied,
-       source_install
+       source_install, rows_newer_until
   FROM pgtandem.progress WHERE sync = $1)";
 
 constexpr std::string_view kWriteSql = R"(
 INSERT INTO pgtandem.progress AS p
        (sync, applied_snapshot, window_end, position_table, position_txid, position_seq,
-        batches, deltas, rows_copied, source_install, applied_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, pg_catalog.clock_timestamp())
+        batches, deltas, rows_copied, source_install, rows_newer_until, applied_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.clock_timestamp())
 ON CONFLICT (sync) DO UPDATE SET
        applied_snapshot = EXCLUDED.applied_snapshot, window_end = EXCLUDED.window_end,
        position_table = EXCLUDED.position_table, position_txid = EXCLUDED.position_txid,
        position_seq = EXCLUDED.position_seq, batches = EXCLUDED.batches, deltas = EXCLUDED.deltas,
        rows_copied = EXCLUDED.rows_copied, source_install = EXCLUDED.source_install,
-       applied_at = EXCLUDED.applied_at)";
+       rows_newer_until = EXCLUDED.rows_newer_until, applied_at = EXCLUDED.applied_at)";
 
 // The sample goes into this second's slot of the ring (see progress_sample).
 constexpr std::string_view kCopySql = R"(
@@ -78,6 +78,7 @@ pg::Awaitable<Progress> ReadProgress(pg::Connection& target, const std::string& 
   progress.deltas = row.GetInt(0, 6);
   progress.rows_copied = row.GetInt(0, 7);
   progress.source_install = row.Get(0, 8);
+  progress.rows_newer_until = row.GetOptional(0, 9);
   co_return progress;
 }
 
@@ -90,7 +91,7 @@ pg::Awaitable<void> WriteProgress(pg::Connection& target, const std::string& syn
                                    in_window(progress.position.table_id), in_window(progress.position.txid),
                                    in_window(progress.position.seq), std::to_string(progress.batches),
                                    std::to_string(progress.deltas), std::to_string(progress.rows_copied),
-                                   progress.source_install);
+                                   progress.source_install, progress.rows_newer_until);
 }
 
 pg::Awaitable<void> CopyProgressToSource(pg::Connection& source, const std::string& sync, const std::string& target,

@@ -203,6 +203,8 @@ pg::Awaitable<CopyReport> CopyFromSnapshot(const SyncConfig& sync, const std::st
     if (!keyless.empty()) co_await CopySchemaSection(*target, *options.schema_from, keyless, "post-data");
     co_await CheckDefinitions(*source, *target, sync, target_name, tables);
   }
+  // Tables copied by an earlier, interrupted run are older than this run's.
+  if (exported.snapshot != start.applied_snapshot) start.rows_newer_until = exported.snapshot;
   co_await target->Exec("BEGIN");
   co_await WriteProgress(*target, sync.name, start);
   co_await target->Exec("COMMIT");

@@ -169,7 +169,6 @@ pg::Awaitable<void> TargetWorker::CopyProgress(const Progress& progress, bool fo
 pg::Awaitable<void> TargetWorker::Session() {
   Progress progress = co_await Connect();
   BatchReader reader(source_, tables_);
-  healthy_ = true;
   while (!stopping_ && gate_->Open()) {
     bool split = progress.window_end.has_value();
     int64_t budget = budget_;
@@ -180,6 +179,7 @@ pg::Awaitable<void> TargetWorker::Session() {
     }
     std::optional<Batch> batch = co_await reader.Next(progress, budget);
     if (!batch) {
+      healthy_ = true;
       co_await CopyProgress(progress, true);
       co_await WaitForWork();
       if (!progress.window_end) co_await LoadTables();
@@ -189,6 +189,7 @@ pg::Awaitable<void> TargetWorker::Session() {
     split = split || batch->next.window_end.has_value();
     progress = co_await ApplyBatch(reader, *batch, split && !consistent_next_);
     consistent_next_ = false;
+    healthy_ = true;
     progress_copied_ = false;
     co_await CopyProgress(progress, false);
   }

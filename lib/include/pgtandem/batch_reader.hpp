@@ -20,6 +20,10 @@ struct Segment {
   int64_t deltas = 0;
   // Relations truncated inside the window; emptied on the target before any row.
   std::vector<std::string> truncated;
+  // The segment holds every delta of the table's window and the target holds
+  // nothing newer than the window's start: a key the source first inserted
+  // in it must be absent from the target, and finding it there is a collision.
+  bool inserts_checked = false;
 };
 
 // A window (applied, end] of source transactions, or the next piece of one.
@@ -44,7 +48,9 @@ class BatchReader {
   pg::Awaitable<std::optional<Batch>> Next(const Progress& progress, int64_t max_deltas);
   pg::Awaitable<void> Finish();
 
-  // COPY ... TO STDOUT of the distinct keys a segment names.
+  // COPY ... TO STDOUT of the distinct keys a segment names, each with
+  // whether its only change in the segment inserted it (always false when
+  // the segment's inserts are not checked).
   std::string KeysCopySql(const Batch& batch, const Segment& segment) const;
   // COPY ... TO STDOUT of the current rows for those keys (rows deleted since are absent).
   std::string RowsCopySql(const Batch& batch, const Segment& segment) const;

@@ -9,6 +9,7 @@
 #include "pgtandem/key_ranges.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 
@@ -29,7 +30,7 @@ struct SettledKeys {
 // target, having applied S, must hold the source's row as of S. A changed key
 // goes to the next round. Purging is held off meanwhile (see kPurgeLockClass).
 pg::Awaitable<SettledKeys> RecheckKeys(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                                       const CapturedTable& table, const KeyLayout& layout,
+                                       const CapturedTable& table, const KeyLayout& layout, const RowHash& hash,
                                        std::vector<KeyValue> keys, std::chrono::steady_clock::time_point deadline,
                                        const Logger& log);
 

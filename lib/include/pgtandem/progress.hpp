@@ -26,6 +26,9 @@ struct Progress {
   // Set while a window (applied_snapshot, window_end] is applied in several batches.
   std::optional<std::string> window_end;
   Position position;
+  // Set while the target may hold rows newer than applied_snapshot: a snapshot
+  // in which they are all visible (see sql/target_schema.sql).
+  std::optional<std::string> rows_newer_until;
   int64_t batches = 0;
   int64_t deltas = 0;
   int64_t rows_copied = 0;

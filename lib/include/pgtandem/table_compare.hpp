@@ -9,6 +9,7 @@
 #include "pgtandem/key_ranges.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/row_hash.hpp"
 
 namespace pgtandem {
 
@@ -25,7 +26,9 @@ struct CandidateKeys {
   bool complete = true;  // false: kMaxKeysPerTable reached, more keys may differ
 };
 
-// Compares one table between two nodes, querying both at once. Each node
+// Compares one table between two nodes, querying both at once. When the
+// source holds no change of the table still queued, each node first counts
+// and hashes the whole table, and equal sums end there. Otherwise each node
 // counts and hashes its own rows per primary-key range; ranges whose sums
 // differ are split and compared again, down to ranges small enough to list
 // (key, row hash) pairs, which pgtandem diffs. The nodes read at their own
@@ -33,7 +36,7 @@ struct CandidateKeys {
 // the candidates: RecheckKeys() tells them from real differences. `step`
 // says what it is doing, for a progress display.
 pg::Awaitable<CandidateKeys> FindCandidateKeys(pg::Connection& source, pg::Connection& target,
-                                               const CapturedTable& table, const KeyLayout& layout, std::string& step,
-                                               const Logger& log);
+                                               const CapturedTable& table, const KeyLayout& layout,
+                                               const RowHash& hash, std::string& step, const Logger& log);
 
 }  // namespace pgtandem

@@ -70,7 +70,7 @@ class TargetWorker {
   bool wake_pending_ = false;
   bool stopping_ = false;
   bool prepared_ = false;  // the target connection has its temporary key tables
-  bool healthy_ = false;   // the current session got as far as replicating
+  bool healthy_ = false;   // the current session applied a batch or found none: a batch that keeps failing backs off
   bool consistent_next_ = false;  // apply the next batch whole, unsplit (see ApplyBatch)
   bool progress_copied_ = true;   // the source's copy shows the latest progress
   std::string failed_table_;      // the table a failed batch was applying, for status
