@@ -52,7 +52,7 @@ int Run(const Config& config, const ParsedArgs& args) {
     throw Error(ErrorKind::kUsage, fmt::format("node '{}' is not a target of sync '{}' (its targets: {})", *target_name,
                                                sync.name, fmt::join(sync.targets, ", ")));
   }
-  Logger log(fmt::format("sync {} target {}", sync.name, *target_name));
+  Logger log(LogContext{sync.name, *target_name, "target", ""});
   if (args.Has("--copy")) return RunCopy(config, args, sync, *target_name, log);
   BootstrapOptions options{args.Has("--force")};
   auto report = RunBlocking<BootstrapReport>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<BootstrapReport> {

@@ -27,7 +27,7 @@ int Run(const Config& config, const ParsedArgs& args) {
   const SyncConfig& sync = *syncs.front();
   auto wait = std::chrono::seconds(args.Number("--wait", 1, 86400).value_or(600));
   auto hold = std::chrono::seconds(args.Number("--hold", 1, 86400).value_or(3600));
-  Logger log(fmt::format("sync {} source {}", sync.name, sync.source));
+  Logger log(LogContext{sync.name, sync.source, "source", ""});
   const NodeConfig& node = config.Node(sync.source);
   const std::string dump_dsn = DumpDsn(node.dsn);
   RunBlocking<int>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<int> {

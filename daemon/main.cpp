@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -105,6 +107,7 @@ int Dispatch(const std::vector<std::string>& argv) {
     pgtandem::ParsedArgs parsed = pgtandem::ParseArgs(command->spec, args);
     pgtandem::Config config = pgtandem::LoadConfig(ConfigPath(config_path));
     pgtandem::SetLogLevel(pgtandem::ParseLogLevel(config.log.level));
+    pgtandem::SetLogFormat(pgtandem::ParseLogFormat(config.log.format));
     return command->run(config, parsed);
   }
   UnknownCommand(argv, i);
@@ -114,13 +117,17 @@ int Dispatch(const std::vector<std::string>& argv) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  const bool journal = pgtandem::JournalStreamMatches(std::getenv("JOURNAL_STREAM"), STDERR_FILENO);
+  pgtandem::SetLogToJournal(journal);
+  // A config that fails to load under systemd shows in the journal as an error ("<3>").
+  const char* error_priority = journal ? "<3>" : "";
   try {
     return Dispatch(args);
   } catch (const pgtandem::Error& e) {
-    std::fprintf(stderr, "pgtandem: error: %s\n", e.what());
+    std::fprintf(stderr, "%spgtandem: error: %s\n", error_priority, e.what());
     return static_cast<int>(e.Code());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pgtandem: internal error (please report it): %s\n", e.what());
+    std::fprintf(stderr, "%spgtandem: internal error (please report it): %s\n", error_priority, e.what());
     return static_cast<int>(pgtandem::ExitCode::kInternal);
   }
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "pgtandem/key_join.hpp"
+#include "pgtandem/progress.hpp"
 
 namespace pgtandem {
 namespace {
@@ -125,10 +126,27 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   stats.bytes += keys.bytes + rows.bytes;
 }
 
+// The row exists first (a placeholder a first batch overwrites), so that two
+// first batches also meet on one row lock; after waiting for it, READ
+// COMMITTED reads the row as the other transaction left it.
+pg::Awaitable<void> Applier::LockProgress(int64_t expected_batches) {
+  co_await target_.Exec("INSERT INTO pgtandem.progress (sync, applied_snapshot, source_install) VALUES ($1, $2, '') "
+                        "ON CONFLICT (sync) DO NOTHING", sync_, std::string(kBeginningSnapshot));
+  pg::Result row = co_await target_.Exec("SELECT batches FROM pgtandem.progress WHERE sync = $1 FOR UPDATE", sync_);
+  int64_t batches = row.GetInt(0, 0);
+  if (batches == expected_batches) co_return;
+  // The caller closes the connection, which rolls the transaction back.
+  throw Error(ErrorKind::kState, fmt::format(
+      "sync '{}' target '{}': the target's progress shows {} batches applied where this daemon expected {}: another "
+      "daemon applied the sync meanwhile (only the holder of the sync's lock on the source may). This batch was "
+      "rolled back; replication resumes from the target's progress", sync_, target_.Node(), batches, expected_batches));
+}
+
 pg::Awaitable<ApplyResult> Applier::Apply(pg::Connection& source, const BatchReader& reader, const Batch& batch) {
   ApplyStats stats;
   current_table_ = nullptr;
   co_await target_.Exec("BEGIN");
+  co_await LockProgress(batch.next.batches);
   for (const auto& segment : batch.segments) co_await ApplySegment(source, reader, batch, segment, stats);
   stats.deltas = batch.Deltas();
   Progress next = batch.next;
@@ -136,6 +154,13 @@ pg::Awaitable<ApplyResult> Applier::Apply(pg::Connection& source, const BatchRea
   next.deltas += stats.deltas;
   next.rows_copied += stats.rows;
   co_await WriteProgress(target_, sync_, next);
+  if (!gate_.Open()) {
+    co_await target_.Exec("ROLLBACK");
+    throw Error(ErrorKind::kState,
+                fmt::format("sync '{}' target '{}': this daemon lost the sync's lock on the source while applying batch {}; the "
+                            "batch was rolled back, and a daemon holding the lock applies it", sync_, target_.Node(),
+                            next.batches));
+  }
   co_await target_.Exec("COMMIT");
   co_return ApplyResult{std::move(next), stats};
 }

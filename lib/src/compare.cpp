@@ -145,7 +145,7 @@ pg::Awaitable<TargetComparison> CompareTarget(boost::asio::any_io_executor execu
                                               const std::vector<CapturedTable>& tables, const std::string& name,
                                               const CompareOptions& options) {
   Clock::time_point started = Clock::now();
-  Logger log(fmt::format("sync {} target {} compare", sync.name, name));
+  Logger log(LogContext{sync.name, name, "target", "compare"});
   pg::Connection target(executor, name, pg::Side::kTarget, config.Node(name).dsn,
                         std::chrono::seconds(config.daemon.connect_timeout_s));
   co_await target.Connect();

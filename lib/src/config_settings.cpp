@@ -27,6 +27,7 @@ std::string Current(const Config& config) {
 }
 
 constexpr std::array<std::string_view, 4> kLogLevels = {"debug", "info", "warning", "error"};
+constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
 constexpr bool kReload = true;    // SIGHUP applies it
 constexpr bool kRestart = false;  // takes effect at the next start
 
@@ -120,6 +121,9 @@ constexpr SettingSpec kSettings[] = {
     Choice<&Config::log, &LogConfig::level>(
         "log.level", "info", kLogLevels, kReload,
         "Least severe messages logged: debug, info, warning or error."),
+    Choice<&Config::log, &LogConfig::format>(
+        "log.format", "text", kLogFormats, kReload,
+        "Log lines as \"text\" or as \"json\" objects (ts, level, sync, node, side, task, message), one a line."),
     Address<&Config::metrics, &MetricsConfig::listen>(
         "metrics.listen", kRestart,
         "HOST:PORT where the daemon serves Prometheus metrics at /metrics; unset: no metrics."),

@@ -18,14 +18,15 @@ namespace {
 constexpr std::string_view kStatementTimeout = "SET statement_timeout = '30s'";
 }  // namespace
 
-LagMonitor::LagMonitor(asio::any_io_executor strand, const Config& config, const SyncConfig& sync, Metrics& metrics)
+LagMonitor::LagMonitor(asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+                       Metrics& metrics)
     : strand_(strand),
-      config_(config),
+      config_(std::move(config)),
       sync_(sync),
-      log_(fmt::format("sync {} lag monitor", sync.name)),
+      log_(LogContext{sync.name, sync.source, "source", "lag monitor"}),
       metrics_(metrics),
-      source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
+      source_(strand, sync.source, pg::Side::kSource, config_->Node(sync.source).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
       timer_(strand) {}
 
 void LagMonitor::Stop() {
@@ -63,9 +64,11 @@ pg::Awaitable<void> LagMonitor::Run() {
       source_.Close();
       metrics_.SetNodeUp(sync_.source, false);
       int suppressed = 0;
-      if (limiter.Allow(failure, suppressed)) log_.Warning("{}; the lag metrics keep their last values", failure);
+      if (limiter.Allow(failure, suppressed)) {
+        log_.Warning("{}; the lag metrics keep their last values{}", failure, HeldBack(suppressed));
+      }
     }
-    timer_.expires_after(std::chrono::milliseconds(config_.metrics.lag_interval_ms));
+    timer_.expires_after(std::chrono::milliseconds(config_->metrics.lag_interval_ms));
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }

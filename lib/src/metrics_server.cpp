@@ -60,7 +60,7 @@ asio::ip::tcp::endpoint Endpoint(const std::string& listen) {
 }  // namespace
 
 MetricsServer::MetricsServer(asio::any_io_executor strand, const std::string& listen, const Metrics& metrics)
-    : strand_(strand), metrics_(metrics), log_("metrics"), acceptor_(strand) {
+    : strand_(strand), metrics_(metrics), log_(LogContext{"", "", "", "metrics"}), acceptor_(strand) {
   asio::ip::tcp::endpoint endpoint = Endpoint(listen);
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);

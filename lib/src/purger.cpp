@@ -12,9 +12,18 @@ namespace asio = boost::asio;
 namespace {
 
 // A target without a progress row yet (never applied) keeps every delta of its sync.
+// So does a target bootstrapped for one of these syncs (its start copied here,
+// no batch applied yet) that the config does not list yet: the DBA adds it to
+// the config and reloads once the bootstrap is done, and the deltas after its
+// start must still be there then.
 constexpr std::string_view kPurgeableSql = R"(
-WITH pairs AS (
+WITH configured AS (
     SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS p(sync, target)),
+pairs AS (
+    SELECT sync, target FROM configured
+    UNION
+    SELECT tp.sync, tp.target FROM pgtandem.target_progress tp
+     WHERE tp.sync IN (SELECT sync FROM configured) AND tp.batches = 0 AND tp.applied_at IS NOT NULL),
 progress AS (
     SELECT p.sync, pg_catalog.pg_snapshot_xmin(tp.applied_snapshot) AS xmin
       FROM pairs p LEFT JOIN pgtandem.target_progress tp ON tp.sync = p.sync AND tp.target = p.target)
@@ -28,13 +37,14 @@ constexpr int kSlice = 50000;
 
 }  // namespace
 
-Purger::Purger(asio::any_io_executor strand, const Config& config, std::string node)
+Purger::Purger(asio::any_io_executor strand, std::shared_ptr<const Config> config, std::string node, SyncGates gates)
     : strand_(strand),
-      config_(config),
+      config_(std::move(config)),
       node_(node),
-      log_(fmt::format("source {} purge", node)),
-      connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
-                  std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
+      gates_(std::move(gates)),
+      log_(LogContext{"", node, "source", "purge"}),
+      connection_(strand, node, pg::Side::kSource, config_->Node(node).dsn,
+                  std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
       timer_(strand) {}
 
 void Purger::Stop() {
@@ -52,7 +62,7 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
     co_return 0;
   }
   std::vector<std::string> syncs, targets;
-  for (const auto& sync : config_.syncs) {
+  for (const auto& sync : config_->syncs) {
     if (sync.source != node_) continue;
     for (const auto& target : sync.targets) {
       syncs.push_back(sync.name);
@@ -88,10 +98,14 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
 pg::Awaitable<void> Purger::Run() {
   LogLimiter limiter;
   while (!stopping_) {
-    timer_.expires_after(std::chrono::milliseconds(config_.daemon.purge_interval_ms));
+    timer_.expires_after(std::chrono::milliseconds(config_->daemon.purge_interval_ms));
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) break;
+    if (!AnyOpen(gates_)) {
+      connection_.Close();  // a standby holds no session open on the source
+      continue;
+    }
     std::string failure;
     try {
       int64_t purged = co_await PurgeOnce();
@@ -102,7 +116,9 @@ pg::Awaitable<void> Purger::Run() {
     if (failure.empty()) continue;
     connection_.Close();
     int suppressed = 0;
-    if (limiter.Allow(failure, suppressed)) log_.Warning("{}; purging again in the next round", failure);
+    if (limiter.Allow(failure, suppressed)) {
+      log_.Warning("{}; purging again in the next round{}", failure, HeldBack(suppressed));
+    }
   }
 }
 

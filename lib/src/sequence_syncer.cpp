@@ -20,17 +20,18 @@ SequenceOptions DaemonOptions() {
 
 }  // namespace
 
-SequenceSyncer::SequenceSyncer(asio::any_io_executor strand, const Config& config, const SyncConfig& sync,
-                               std::string target)
+SequenceSyncer::SequenceSyncer(asio::any_io_executor strand, std::shared_ptr<const Config> config,
+                               const SyncConfig& sync, std::string target, std::shared_ptr<const SyncGate> gate)
     : strand_(strand),
-      config_(config),
+      config_(std::move(config)),
       sync_(sync),
       target_name_(std::move(target)),
-      log_(fmt::format("sync {} target {} sequences", sync.name, target_name_)),
-      source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
-      target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
+      gates_(1, std::move(gate)),
+      log_(LogContext{sync.name, target_name_, "target", "sequences"}),
+      source_(strand, sync.source, pg::Side::kSource, config_->Node(sync.source).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
+      target_(strand, target_name_, pg::Side::kTarget, config_->Node(target_name_).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
       timer_(strand) {}
 
 void SequenceSyncer::Stop() {
@@ -58,12 +59,18 @@ void SequenceSyncer::LogRound(const TargetSequencesReport& report) {
                                     risks.size(), fmt::join(risks, "; "));
   int suppressed = 0;
   if (risks_.Allow(message, suppressed)) {
-    log_.Warning("{}{}", message, suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+    log_.Warning("{}{}", message, HeldBack(suppressed));
   }
 }
 
 pg::Awaitable<void> SequenceSyncer::Run() {
   while (!stopping_) {
+    if (!AnyOpen(gates_)) {
+      source_.Close();
+      target_.Close();
+      co_await WaitForOpenGate(gates_, timer_, stopping_);
+      continue;
+    }
     std::string failure;
     try {
       TargetSequencesReport report = co_await SyncOnce();
@@ -78,12 +85,11 @@ pg::Awaitable<void> SequenceSyncer::Run() {
       target_.Close();
       int suppressed = 0;
       if (failures_.Allow(failure, suppressed)) {
-        log_.Warning("{}; syncing sequences again in the next round{}", failure,
-                     suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+        log_.Warning("{}; syncing sequences again in the next round{}", failure, HeldBack(suppressed));
       }
     }
     if (stopping_) break;
-    timer_.expires_after(std::chrono::milliseconds(config_.daemon.sequence_sync_interval_ms));
+    timer_.expires_after(std::chrono::milliseconds(config_->daemon.sequence_sync_interval_ms));
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }

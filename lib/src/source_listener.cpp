@@ -15,15 +15,22 @@ namespace {
 constexpr auto kListenSlice = std::chrono::milliseconds(500);
 }  // namespace
 
-SourceListener::SourceListener(asio::any_io_executor strand, const Config& config, std::string node,
-                               std::vector<TargetWorker*> workers)
+SourceListener::SourceListener(asio::any_io_executor strand, std::shared_ptr<const Config> config, std::string node,
+                               std::vector<std::shared_ptr<TargetWorker>> workers)
     : strand_(strand),
-      config_(config),
-      log_(fmt::format("source {} listener", node)),
-      connection_(strand, node, pg::Side::kSource, config.Node(node).dsn,
-                  std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
-      workers_(std::move(workers)),
-      retry_timer_(strand) {}
+      config_(std::move(config)),
+      log_(LogContext{"", node, "source", "listener"}),
+      connection_(strand, node, pg::Side::kSource, config_->Node(node).dsn,
+                  std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
+      retry_timer_(strand) {
+  SetWorkers(std::move(workers));
+}
+
+void SourceListener::SetWorkers(std::vector<std::shared_ptr<TargetWorker>> workers) {
+  workers_ = std::move(workers);
+  gates_.clear();
+  for (const auto& worker : workers_) gates_.push_back(worker->Gate());
+}
 
 void SourceListener::Stop() {
   stopping_ = true;
@@ -31,7 +38,7 @@ void SourceListener::Stop() {
 }
 
 void SourceListener::WakeWorkers() {
-  for (TargetWorker* worker : workers_) asio::post(worker->Executor(), [worker] { worker->Wake(); });
+  for (const auto& worker : workers_) asio::post(worker->Executor(), [worker] { worker->Wake(); });
 }
 
 pg::Awaitable<void> SourceListener::Listen() {
@@ -40,7 +47,7 @@ pg::Awaitable<void> SourceListener::Listen() {
   log_.Debug("listening for commits");
   // Anything committed while we were not listening is picked up at once.
   WakeWorkers();
-  while (!stopping_) {
+  while (!stopping_ && AnyOpen(gates_)) {
     std::optional<pg::Notification> notification = co_await connection_.WaitNotification(kListenSlice);
     if (!notification) continue;
     // Drain what else arrived: one wake-up serves them all.
@@ -50,10 +57,12 @@ pg::Awaitable<void> SourceListener::Listen() {
 }
 
 pg::Awaitable<void> SourceListener::Run() {
-  Backoff backoff(std::chrono::milliseconds(config_.daemon.retry_initial_ms),
-                  std::chrono::milliseconds(config_.daemon.retry_max_ms));
+  Backoff backoff(std::chrono::milliseconds(config_->daemon.retry_initial_ms),
+                  std::chrono::milliseconds(config_->daemon.retry_max_ms));
   LogLimiter limiter;
   while (!stopping_) {
+    co_await WaitForOpenGate(gates_, retry_timer_, stopping_);
+    if (stopping_) break;
     std::string failure;
     try {
       co_await Listen();
@@ -62,10 +71,11 @@ pg::Awaitable<void> SourceListener::Run() {
     }
     connection_.Close();
     if (stopping_) break;
+    if (failure.empty()) continue;  // this daemon stands by for every sync of the source
     auto delay = backoff.Next();
     int suppressed = 0;
     if (limiter.Allow(failure, suppressed)) {
-      log_.Warning("{}; the workers poll meanwhile; retrying in {} ms", failure, delay.count());
+      log_.Warning("{}; the workers poll meanwhile; retrying in {} ms{}", failure, delay.count(), HeldBack(suppressed));
     }
     retry_timer_.expires_after(delay);
     boost::system::error_code ec;

@@ -16,12 +16,27 @@ std::string Pending(const TargetStatus& t) {
   return fmt::format("{}{}", t.pending_estimated ? "~" : "", *t.pending_deltas);
 }
 
+// "pgtandem@db-b:4242 (client 10.0.0.7)": who a daemon is, as far as the source can tell.
+std::string DaemonName(const std::optional<std::string>& application_name, const std::optional<std::string>& client) {
+  return fmt::format("{} (client {})", application_name.value_or("?"), client.value_or("local"));
+}
+
+std::string StandbyNote(const DaemonPresence& d) {
+  if (d.standbys.empty()) return {};
+  std::vector<std::string> names;
+  for (const auto& standby : d.standbys) names.push_back(DaemonName(standby.application_name, standby.client_addr));
+  return fmt::format("; standing by: {}", fmt::join(names, ", "));
+}
+
 std::string DaemonLine(const SyncStatus& sync) {
   if (!sync.daemon) return "daemon unknown (the source could not be read)";
   const DaemonPresence& d = *sync.daemon;
-  if (!d.running) return "daemon not running (no daemon holds the sync's lock on the source)";
-  return fmt::format("daemon running (source backend pid {}{}{})", d.pid.value_or(0),
-                     d.client_addr ? ", client " + *d.client_addr : "", d.since ? ", since " + *d.since : "");
+  if (!d.running) {
+    return fmt::format("daemon not running (no daemon holds the sync's lock on the source){}", StandbyNote(d));
+  }
+  return fmt::format("daemon running, active: {} (client {}, source backend pid {}{}){}",
+                     d.application_name.value_or("?"), d.client_addr.value_or("local"), d.pid.value_or(0),
+                     d.since ? ", since " + *d.since : "", StandbyNote(d));
 }
 
 std::string FreezeLine(const SyncStatus& sync) {
@@ -62,13 +77,25 @@ std::string TargetRow(const SyncStatus& sync, const TargetStatus& t) {
 
 nlohmann::json Optional(const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); }
 
+nlohmann::json StandbysJson(const std::vector<DaemonSession>& standbys) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& standby : standbys) {
+    list.push_back({{"source_pid", standby.pid},
+                    {"client_addr", Optional(standby.client_addr)},
+                    {"application_name", Optional(standby.application_name)},
+                    {"since", Optional(standby.since)}});
+  }
+  return list;
+}
+
 nlohmann::json DaemonJson(const std::optional<DaemonPresence>& daemon) {
   if (!daemon) return nullptr;
   return {{"running", daemon->running},
           {"source_pid", Optional(daemon->pid)},
           {"client_addr", Optional(daemon->client_addr)},
           {"application_name", Optional(daemon->application_name)},
-          {"since", Optional(daemon->since)}};
+          {"since", Optional(daemon->since)},
+          {"standbys", StandbysJson(daemon->standbys)}};
 }
 
 nlohmann::json FreezeJson(const std::optional<FreezeState>& freeze) {

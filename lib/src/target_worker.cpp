@@ -26,22 +26,23 @@ constexpr std::string_view kLockNotAvailable = "55P03";  // lock_timeout expired
 
 }  // namespace
 
-TargetWorker::TargetWorker(asio::any_io_executor strand, const Config& config, const SyncConfig& sync,
-                           std::string target, Metrics& metrics)
+TargetWorker::TargetWorker(asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+                           std::string target, std::shared_ptr<const SyncGate> gate, Metrics& metrics)
     : strand_(strand),
-      config_(config),
+      config_(std::move(config)),
       sync_(sync),
       target_name_(std::move(target)),
-      log_(fmt::format("sync {} target {}", sync.name, target_name_)),
+      gate_(std::move(gate)),
+      log_(LogContext{sync.name, target_name_, "target", ""}),
       metrics_(metrics),
-      source_(strand, sync.source, pg::Side::kSource, config.Node(sync.source).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
-      target_(strand, target_name_, pg::Side::kTarget, config.Node(target_name_).dsn,
-              std::chrono::seconds(config.daemon.connect_timeout_s), std::chrono::seconds(config.daemon.io_timeout_s)),
+      source_(strand, sync.source, pg::Side::kSource, config_->Node(sync.source).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
+      target_(strand, target_name_, pg::Side::kTarget, config_->Node(target_name_).dsn,
+              std::chrono::seconds(config_->daemon.connect_timeout_s), std::chrono::seconds(config_->daemon.io_timeout_s)),
       wake_timer_(strand),
       retry_timer_(strand),
       pace_timer_(strand),
-      budget_(config.batch.max_rows) {}
+      budget_(config_->batch.max_rows) {}
 
 void TargetWorker::Wake() {
   wake_pending_ = true;
@@ -60,7 +61,7 @@ pg::Awaitable<void> TargetWorker::WaitForWork() {
     wake_pending_ = false;
     co_return;
   }
-  wake_timer_.expires_after(std::chrono::milliseconds(config_.daemon.poll_interval_ms));
+  wake_timer_.expires_after(std::chrono::milliseconds(config_->daemon.poll_interval_ms));
   boost::system::error_code ec;
   co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   wake_pending_ = false;
@@ -71,7 +72,7 @@ pg::Awaitable<void> TargetWorker::WaitForWork() {
 // apart would spend most of the CPU on those; a short pause lets the commits
 // arriving meanwhile share one batch. A backlog is applied without pauses.
 pg::Awaitable<void> TargetWorker::Pace() {
-  auto ready = last_batch_start_ + std::chrono::milliseconds(config_.daemon.min_batch_interval_ms);
+  auto ready = last_batch_start_ + std::chrono::milliseconds(config_->daemon.min_batch_interval_ms);
   if (last_batch_full_ || stopping_ || std::chrono::steady_clock::now() >= ready) co_return;
   pace_timer_.expires_at(ready);
   boost::system::error_code ec;
@@ -97,14 +98,14 @@ pg::Awaitable<void> TargetWorker::LoadTables() {
 void TargetWorker::AdaptBudget(const ApplyStats& stats) {
   if (stats.deltas < kMinBudget || stats.bytes == 0) return;
   double bytes_per_delta = static_cast<double>(stats.bytes) / static_cast<double>(stats.deltas);
-  auto fitting = static_cast<int64_t>(static_cast<double>(config_.batch.max_bytes) / bytes_per_delta);
-  budget_ = std::clamp(fitting, kMinBudget, config_.batch.max_rows);
+  auto fitting = static_cast<int64_t>(static_cast<double>(config_->batch.max_bytes) / bytes_per_delta);
+  budget_ = std::clamp(fitting, kMinBudget, config_->batch.max_rows);
 }
 
 pg::Awaitable<void> TargetWorker::PrepareTargetSession() {
   std::string name = TargetSessionName(sync_.name, target_name_);
   co_await target_.Exec(fmt::format("SET application_name = {}; SET lock_timeout = '{}s'", QuoteLiteral(name),
-                                    config_.daemon.lock_timeout_s));
+                                    config_->daemon.lock_timeout_s));
   int previous = std::exchange(previous_target_pid_, target_.BackendPid());
   if (previous == 0) co_return;
   // A session whose connection was lost in the network lives on in the
@@ -169,14 +170,14 @@ pg::Awaitable<void> TargetWorker::ExplainLockTimeout(RecordedError& failure) {
   }
   failure.message = fmt::format("target node '{}': table {} is locked by another session: {}; the batch waited "
                                 "daemon.lock_timeout_s = {} s, was rolled back and is retried ({})", target_name_,
-                                failure.table, who, config_.daemon.lock_timeout_s, failure.message);
+                                failure.table, who, config_->daemon.lock_timeout_s, failure.message);
 }
 
 pg::Awaitable<Progress> TargetWorker::Connect() {
   co_await source_.Connect();
   co_await target_.Connect();
   co_await PrepareTargetSession();
-  applier_ = std::make_unique<Applier>(target_, sync_.name, log_);
+  applier_ = std::make_unique<Applier>(target_, sync_.name, *gate_, log_);
   prepared_ = false;
   co_await PrepareTargetSchema(target_, sync_.name);
   co_await LoadTables();
@@ -259,7 +260,7 @@ pg::Awaitable<void> TargetWorker::CopyProgress(const Progress& progress, bool fo
 pg::Awaitable<void> TargetWorker::Session() {
   Progress progress = co_await Connect();
   BatchReader reader(source_, tables_);
-  while (!stopping_) {
+  while (!stopping_ && gate_->Open()) {
     bool split = progress.window_end.has_value();
     int64_t budget = budget_;
     if (consistent_next_) {
@@ -291,8 +292,8 @@ pg::Awaitable<void> TargetWorker::Session() {
 }
 
 pg::Awaitable<void> TargetWorker::RecordError(const RecordedError& error) {
-  pg::Connection source(strand_, sync_.source, pg::Side::kSource, config_.Node(sync_.source).dsn,
-                        std::chrono::seconds(config_.daemon.connect_timeout_s));
+  pg::Connection source(strand_, sync_.source, pg::Side::kSource, config_->Node(sync_.source).dsn,
+                        std::chrono::seconds(config_->daemon.connect_timeout_s));
   try {
     co_await source.Connect();
     co_await RecordErrorOnSource(source, sync_.name, target_name_, error);
@@ -302,10 +303,16 @@ pg::Awaitable<void> TargetWorker::RecordError(const RecordedError& error) {
 }
 
 pg::Awaitable<void> TargetWorker::Run() {
-  Backoff backoff(std::chrono::milliseconds(config_.daemon.retry_initial_ms),
-                  std::chrono::milliseconds(config_.daemon.retry_max_ms));
+  Backoff backoff(std::chrono::milliseconds(config_->daemon.retry_initial_ms),
+                  std::chrono::milliseconds(config_->daemon.retry_max_ms));
   LogLimiter limiter;
+  const SyncGates own_gate(1, gate_);
   while (!stopping_) {
+    if (!gate_->Open()) {
+      log_.Debug("standing by until this daemon holds the sync's lock");
+      co_await WaitForOpenGate(own_gate, retry_timer_, stopping_);
+      continue;
+    }
     RecordedError failure;
     ErrorKind kind = ErrorKind::kInternal;
     failed_table_.clear();
@@ -321,13 +328,18 @@ pg::Awaitable<void> TargetWorker::Run() {
     source_.Close();
     target_.Close();
     if (stopping_) break;
+    if (!gate_->Open() || failure.message.empty()) {
+      // The lock was lost: another daemon may be active now, and this worker waits.
+      log_.Info("stopped applying{}{}: the daemon stands by for this sync", failure.message.empty() ? "" : ": ",
+                failure.message);
+      continue;
+    }
     if (healthy_) backoff.Reset();
     healthy_ = false;
     auto delay = backoff.Next();
     int suppressed = 0;
     if (limiter.Allow(failure.message, suppressed)) {
-      log_.Error("{}; retrying in {} ms{}", failure.message, delay.count(),
-                 suppressed ? fmt::format(" ({} similar messages held back)", suppressed) : "");
+      log_.Error("{}; retrying in {} ms{}", failure.message, delay.count(), HeldBack(suppressed));
     }
     metrics_.RecordError(sync_.name, target_name_, kind);
     if (kind == ErrorKind::kSource || kind == ErrorKind::kTarget) {

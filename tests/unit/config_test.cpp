@@ -101,7 +101,7 @@ TEST_CASE("Config fills omitted settings from the settings table") {
 }
 
 TEST_CASE("Config settings table is complete and consistent") {
-  CHECK(SettingSpecs().size() == 15);
+  CHECK(SettingSpecs().size() == 16);
   for (const SettingSpec& spec : SettingSpecs()) {
     INFO(spec.path);
     CHECK(spec.path.find('.') != std::string_view::npos);
@@ -126,6 +126,7 @@ TEST_CASE("Config settings table is complete and consistent") {
   }
   CHECK_FALSE(Spec("daemon.threads").reloadable);
   CHECK(Spec("log.level").reloadable);
+  CHECK(Spec("log.format").reloadable);
   CHECK(Spec("batch.max_rows").unit == "rows");
 }
 

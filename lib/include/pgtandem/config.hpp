@@ -53,7 +53,8 @@ struct DaemonConfig {
 };
 
 struct LogConfig {
-  std::string level;  // debug, info, warning or error
+  std::string level;   // debug, info, warning or error
+  std::string format;  // text or json (see log.hpp)
 };
 
 // The daemon's Prometheus endpoint; off while `listen` is empty.

@@ -1,6 +1,8 @@
 // The daemon's periodic reading of each target's lag, for the metrics.
 #pragma once
 
+#include <memory>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -18,7 +20,9 @@ namespace pgtandem {
 // figures, never a worker, and a scrape serves the last figures read.
 class LagMonitor {
  public:
-  LagMonitor(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, Metrics& metrics);
+  // `sync` lies in `config`, kept alive while the monitor runs.
+  LagMonitor(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+             Metrics& metrics);
 
   pg::Awaitable<void> Run();
   void Stop();  // call on the monitor's strand
@@ -28,7 +32,7 @@ class LagMonitor {
   pg::Awaitable<void> ReadOnce();
 
   boost::asio::any_io_executor strand_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   const SyncConfig& sync_;
   Logger log_;
   Metrics& metrics_;

@@ -1,6 +1,7 @@
 // Deletes deltas that every target of every sync reading them has applied.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <boost/asio/steady_timer.hpp>
@@ -8,6 +9,7 @@
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/sync_gate.hpp"
 
 namespace pgtandem {
 
@@ -18,9 +20,11 @@ namespace pgtandem {
 inline constexpr int kPurgeLockClass = 0x70677464;  // "pgtd"
 inline constexpr int kPurgeLockObject = 1;
 
+// Purges only while this daemon is active for at least one sync of the source
+// (`gates`): a standby leaves it to the active daemon.
 class Purger {
  public:
-  Purger(boost::asio::any_io_executor strand, const Config& config, std::string node);
+  Purger(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, std::string node, SyncGates gates);
 
   pg::Awaitable<void> Run();
   void Stop();  // call on the purger's strand
@@ -31,8 +35,9 @@ class Purger {
 
  private:
   boost::asio::any_io_executor strand_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   std::string node_;
+  SyncGates gates_;
   Logger log_;
   pg::Connection connection_;
   boost::asio::steady_timer timer_;

@@ -3,12 +3,14 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <string>
 
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
 #include "pgtandem/sequences.hpp"
+#include "pgtandem/sync_gate.hpp"
 
 namespace pgtandem {
 
@@ -19,7 +21,9 @@ namespace pgtandem {
 // only this pair, and failures are logged (rate-limited) and retried next round.
 class SequenceSyncer {
  public:
-  SequenceSyncer(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, std::string target);
+  // `sync` lies in `config`, kept alive while the syncer runs; it syncs only while `gate` is open.
+  SequenceSyncer(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+                 std::string target, std::shared_ptr<const SyncGate> gate);
 
   pg::Awaitable<void> Run();
   void Stop();  // call on the syncer's strand
@@ -32,9 +36,10 @@ class SequenceSyncer {
   void LogRound(const TargetSequencesReport& report);
 
   boost::asio::any_io_executor strand_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   const SyncConfig& sync_;
   std::string target_name_;
+  SyncGates gates_;  // the sync's gate alone
   Logger log_;
   pg::Connection source_;
   pg::Connection target_;

@@ -1,6 +1,7 @@
 // LISTENs on a source and wakes the workers that read from it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,14 +15,18 @@
 namespace pgtandem {
 
 // Commits reach the targets within milliseconds when the source is idle;
-// while this listener is down, the workers' polling carries on alone.
+// while this listener is down, the workers' polling carries on alone. It
+// serves every sync of its source, and listens only while this daemon is
+// active for at least one of them.
 class SourceListener {
  public:
-  SourceListener(boost::asio::any_io_executor strand, const Config& config, std::string node,
-                 std::vector<TargetWorker*> workers);
+  SourceListener(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, std::string node,
+                 std::vector<std::shared_ptr<TargetWorker>> workers);
 
   pg::Awaitable<void> Run();
   void Stop();  // call on the listener's strand
+  // Call on the listener's strand: the workers to wake from now on (after a reload).
+  void SetWorkers(std::vector<std::shared_ptr<TargetWorker>> workers);
   const boost::asio::any_io_executor& Executor() const { return strand_; }
 
  private:
@@ -29,10 +34,11 @@ class SourceListener {
   void WakeWorkers();
 
   boost::asio::any_io_executor strand_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   Logger log_;
   pg::Connection connection_;
-  std::vector<TargetWorker*> workers_;
+  std::vector<std::shared_ptr<TargetWorker>> workers_;
+  SyncGates gates_;  // the workers' gates
   boost::asio::steady_timer retry_timer_;
   bool stopping_ = false;
 };

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +16,7 @@
 #include "pgtandem/log.hpp"
 #include "pgtandem/metrics.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/sync_gate.hpp"
 
 namespace pgtandem {
 
@@ -33,38 +36,64 @@ std::string_view SourceSessionSetupSql();
 // The SQL condition, on pg_locks aliased `l`, that holds for marked pgtandem sessions.
 std::string MarkedSessionCondition();
 
-// Who holds a sync's lock, i.e. which daemon runs it, as the source sees it.
+// A daemon's lock session on the source, as pg_stat_activity shows it.
+struct DaemonSession {
+  int64_t pid = 0;  // its backend on the source
+  std::optional<std::string> client_addr;
+  std::optional<std::string> application_name;  // "pgtandem@HOST:PID" (see DaemonApplicationName)
+  std::optional<std::string> since;              // when that session started
+};
+
+// Who holds a sync's lock, i.e. which daemon is active for it, as the source
+// sees it, and the daemons standing by to take over.
 struct DaemonPresence {
   bool running = false;
-  std::optional<int64_t> pid;  // the daemon's backend on the source
+  std::optional<int64_t> pid;  // the active daemon's backend on the source
   std::optional<std::string> client_addr;
   std::optional<std::string> application_name;
   std::optional<std::string> since;  // when that session started
+  std::vector<DaemonSession> standbys;
 };
 pg::Awaitable<DaemonPresence> ReadDaemonPresence(pg::Connection& source, const std::string& sync);
 
-// Holds the sync's lock for as long as the daemon runs, on a connection of
-// its own, reconnecting when it is lost: status reads it to say whether a
-// daemon runs the sync, and issue #8's standby will wait on it. A second
-// daemon running the same sync is logged, not stopped.
+// "pgtandem@HOST:PID": the application_name of a daemon's lock sessions, so
+// that status and pg_stat_activity tell which machine is active.
+std::string DaemonApplicationName();
+
+// Held shared by every daemon's lock session for a sync (active or standing
+// by), so status can list the standbys: class kDaemonClass, object SyncLockKey(sync).
+inline constexpr int32_t kDaemonClass = 0x70677465;  // "pgte"
+
+// Holds the sync's lock on a connection of its own while the daemon runs,
+// and so makes this daemon the sync's only active one: it opens the sync's
+// gate while it holds the lock and closes it the moment the connection is
+// lost. Without the lock (another daemon has it) the daemon stands by and
+// tries again every second, so it takes over within seconds when the active
+// daemon dies or loses its connection.
 class SyncLock {
  public:
-  SyncLock(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, Metrics& metrics);
+  SyncLock(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+           std::shared_ptr<SyncGate> gate, Metrics& metrics);
 
   pg::Awaitable<void> Run();
   void Stop();  // call on the lock's strand; the lock is released as Run() returns
   const boost::asio::any_io_executor& Executor() const { return strand_; }
 
  private:
-  pg::Awaitable<void> Check();
+  pg::Awaitable<void> Session();
+  pg::Awaitable<void> TryTake();
+  void Lose(const std::string& reason);
 
   boost::asio::any_io_executor strand_;
+  std::shared_ptr<const Config> config_;
   const SyncConfig& sync_;
+  std::shared_ptr<SyncGate> gate_;
   Logger log_;
   Metrics& metrics_;
   pg::Connection connection_;
   boost::asio::steady_timer timer_;
   LogLimiter limiter_;
+  LogLimiter standby_limiter_;
   bool held_ = false;
   bool stopping_ = false;
 };

@@ -15,6 +15,7 @@
 #include "pgtandem/pg/connection.hpp"
 #include "pgtandem/progress.hpp"
 #include "pgtandem/schema_guard.hpp"
+#include "pgtandem/sync_gate.hpp"
 
 namespace pgtandem {
 
@@ -22,10 +23,13 @@ namespace pgtandem {
 // targets proceed in parallel: a slow or dead target never holds back another.
 class TargetWorker {
  public:
-  TargetWorker(boost::asio::any_io_executor strand, const Config& config, const SyncConfig& sync, std::string target,
-               Metrics& metrics);
+  // `sync` lies in `config`, which the worker keeps alive while it runs.
+  TargetWorker(boost::asio::any_io_executor strand, std::shared_ptr<const Config> config, const SyncConfig& sync,
+               std::string target, std::shared_ptr<const SyncGate> gate, Metrics& metrics);
 
-  // Until Stop(): a failed session is logged, recorded for status, and retried with backoff.
+  // Until Stop(): a failed session is logged, recorded for status, and retried
+  // with backoff; while the sync's gate is closed (another daemon is active)
+  // the worker stands by, and a batch is committed only while it is open.
   pg::Awaitable<void> Run();
   // Call on the worker's strand. Wake: new deltas may be waiting.
   void Wake();
@@ -34,6 +38,7 @@ class TargetWorker {
 
   const boost::asio::any_io_executor& Executor() const { return strand_; }
   const std::string& SourceNode() const { return sync_.source; }
+  const std::shared_ptr<const SyncGate>& Gate() const { return gate_; }
 
  private:
   pg::Awaitable<Progress> Connect();
@@ -57,9 +62,10 @@ class TargetWorker {
   void AdaptBudget(const ApplyStats& stats);
 
   boost::asio::any_io_executor strand_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   const SyncConfig& sync_;
   std::string target_name_;
+  std::shared_ptr<const SyncGate> gate_;
   Logger log_;
   Metrics& metrics_;
   pg::Connection source_;

@@ -135,7 +135,9 @@ Awaitable<void> Connection::Connect() {
   PQsetNoticeProcessor(
       conn_, [](void* arg, const char* message) {
         const auto* self = static_cast<const Connection*>(arg);
-        if (LogEnabled(LogLevel::kDebug)) WriteLogLine(LogLevel::kDebug, self->node_, TrimmedMessage(message));
+        if (!LogEnabled(LogLevel::kDebug)) return;
+        LogContext context{"", self->node_, self->side_ == Side::kSource ? "source" : "target", ""};
+        WriteLogLine(LogLevel::kDebug, context, TrimmedMessage(message));
       },
       this);
   if (PQsetnonblocking(conn_, 1) != 0) throw Failure("cannot switch the connection to non-blocking mode");
@@ -193,9 +195,10 @@ Awaitable<void> Connection::CheckAlive(Clock::duration silent) {
                               event.empty() ? "" : " (" + event + ")"));
   }
   if (LogEnabled(LogLevel::kDebug)) {
-    WriteLogLine(LogLevel::kDebug, node_, fmt::format("no byte for {} s, but server process {} is still working on "
-                                                      "our request ({}); waiting on", seconds, pid,
-                                                      event.empty() ? "running" : event));
+    LogContext context{"", node_, side_ == Side::kSource ? "source" : "target", ""};
+    WriteLogLine(LogLevel::kDebug, context,
+                 fmt::format("no byte for {} s, but server process {} is still working on our request ({}); waiting on",
+                             seconds, pid, event.empty() ? "running" : event));
   }
 }
 
