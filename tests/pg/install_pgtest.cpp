@@ -118,9 +118,7 @@ CREATE TABLE victim (id integer PRIMARY KEY);
 CREATE TABLE "x""; DROP TABLE victim; --"."Robert'); DROP TABLE victim;--" ("k""ey" text PRIMARY KEY, "$1" text);
 )sql";
   ReplicationSetup setup("hostile", 1, schema, R"(["public.*", "\"x\"\"; DROP TABLE victim; --\".*"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec(R"(INSERT INTO "x""; DROP TABLE victim; --"."Robert'); DROP TABLE victim;--" VALUES ('a''b', '$$'))",
                       kDatabase);

@@ -46,9 +46,7 @@ GRANT CREATE ON DATABASE app TO replicator;)", kDatabase);
   Replace(config, setup.Target(0).Dsn(kDatabase), setup.Target(0).Dsn(kDatabase, "replicator"));
   setup.WriteConfig(config);
 
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   REQUIRE(setup.Source().Query1("SELECT rolsuper FROM pg_roles WHERE rolname = 'migrator'", kDatabase) == "f");
 
   PgCluster& source = setup.Source();

@@ -60,9 +60,7 @@ std::vector<std::string> WakeupsOf(PGconn* listener, PGconn* writer, const std::
 
 TEST_CASE("a writing transaction wakes the daemon once, and pgtandem.notify = off silences it", "[pg]") {
   ReplicationSetup setup("wakeup", 1, kSchema, R"(["public.*"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   Conn listener = Connect(setup.Source());
   Conn writer = Connect(setup.Source());
   Run(listener.get(), "LISTEN pgtandem");

@@ -15,12 +15,6 @@ namespace {
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 
-void Install(ReplicationSetup& setup) {
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
-}
-
 void Dump(ReplicationSetup& setup, std::vector<std::string> options, const std::string& file) {
   std::vector<std::string> argv = {PgBinary("pg_dump"), "--file", (setup.Dir() / file).string()};
   argv.insert(argv.end(), options.begin(), options.end());
@@ -56,7 +50,7 @@ long DeltasAfter(ReplicationSetup& setup, const std::string& snapshot) {
 TEST_CASE("a dump taken with 'pgtandem snapshot' catches up from exactly its boundary", "[scenario]") {
   uint64_t seed = TestSeed("snapshot dump");
   ReplicationSetup setup("snapdump", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3, false);
   std::this_thread::sleep_for(1s);
   ChildProcess exporter({PgtandemBinary(), "--config", setup.ConfigPath().string(), "snapshot"},
@@ -94,7 +88,7 @@ TEST_CASE("a pg_dump -Fc taken in the middle of a write load is bootstrapped and
           "[scenario]") {
   uint64_t seed = TestSeed("custom dump under load");
   ReplicationSetup setup("fcdump", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   std::this_thread::sleep_for(2s);
   Dump(setup, {"--format=custom"}, "dump.custom");
@@ -116,7 +110,7 @@ TEST_CASE("a target restored from a dump taken before install is refused, with t
   setup.Source().Exec("INSERT INTO scratch VALUES (1, 'before the dump')", kDatabase);
   Dump(setup, {"--format=custom"}, "dump.custom");
   setup.Source().Exec("INSERT INTO scratch VALUES (2, 'never captured')", kDatabase);
-  Install(setup);
+  setup.Install();
   Restore(setup, "dump.custom");
   RunResult refused = setup.Pgtandem({"bootstrap", "--target", "t0"});
   INFO(refused.output);
@@ -129,7 +123,7 @@ TEST_CASE("a target restored from a dump taken before install is refused, with t
 
 TEST_CASE("a restored target whose column type changed is refused, the difference named", "[scenario]") {
   ReplicationSetup setup("changedtype", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   Dump(setup, {"--format=custom"}, "dump.custom");
   Restore(setup, "dump.custom");
   setup.Target(0).Exec("ALTER TABLE customers ALTER COLUMN balance TYPE numeric(14,2)", kDatabase);

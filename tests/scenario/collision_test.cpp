@@ -21,11 +21,6 @@ const std::string kSchema = R"(
 CREATE TABLE accounts (id integer PRIMARY KEY, owner text NOT NULL, email text UNIQUE);
 )";
 
-std::string LastError(ReplicationSetup& setup) {
-  return setup.Source().Query1(
-      "SELECT coalesce((SELECT last_error FROM pgtandem.target_progress WHERE sync = 'app'), '')", kDatabase);
-}
-
 long RolledBack(ReplicationSetup& setup) {
   return std::stol(setup.Target(0).Query1(
       "SELECT xact_rollback FROM pg_catalog.pg_stat_database WHERE datname = current_database()", kDatabase));
@@ -68,9 +63,7 @@ TEST_CASE("a row written on the target in the way of a replicated key or unique 
           "overwrites nothing, and resumes once removed",
           "[scenario]") {
   ReplicationSetup setup("collision", 1, kSchema, R"(["public.accounts"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec("INSERT INTO accounts SELECT i, 'source', 'user' || i || '@example.com' "
                       "FROM generate_series(1, 100) i",
@@ -81,9 +74,9 @@ TEST_CASE("a row written on the target in the way of a replicated key or unique 
     setup.Target(0).Exec("INSERT INTO accounts VALUES (1000, 'written on the target', NULL)", kDatabase);
     setup.Source().Exec("INSERT INTO accounts VALUES (1000, 'source', 'new@example.com'), (1001, 'source', NULL)",
                         kDatabase);
-    WaitUntil([&] { return LastError(setup).find("(id)=(1000)") != std::string::npos; }, 30s,
+    WaitUntil([&] { return setup.LastError().find("(id)=(1000)") != std::string::npos; }, 30s,
               "the target to stop on key 1000");
-    std::string error = LastError(setup);
+    std::string error = setup.LastError();
     INFO(error);
     CHECK(error.find("table public.accounts") != std::string::npos);
     CHECK(error.find("Key (id)=(1000) already exists") != std::string::npos);
@@ -102,9 +95,9 @@ TEST_CASE("a row written on the target in the way of a replicated key or unique 
   SECTION("a unique column other than the key") {
     setup.Target(0).Exec("INSERT INTO accounts VALUES (2000, 'written on the target', 'taken@example.com')", kDatabase);
     setup.Source().Exec("INSERT INTO accounts VALUES (3000, 'source', 'taken@example.com')", kDatabase);
-    WaitUntil([&] { return LastError(setup).find("taken@example.com") != std::string::npos; }, 30s,
+    WaitUntil([&] { return setup.LastError().find("taken@example.com") != std::string::npos; }, 30s,
               "the target to stop on the unique email");
-    std::string error = LastError(setup);
+    std::string error = setup.LastError();
     INFO(error);
     CHECK(error.find("table public.accounts") != std::string::npos);
     CHECK(error.find("accounts_email_key") != std::string::npos);
@@ -115,7 +108,7 @@ TEST_CASE("a row written on the target in the way of a replicated key or unique 
   }
 
   setup.WaitEqual(60s);
-  WaitUntil([&] { return LastError(setup).empty(); }, 30s, "the error to clear once the target resumed");
+  WaitUntil([&] { return setup.LastError().empty(); }, 30s, "the error to clear once the target resumed");
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
 }
@@ -123,9 +116,7 @@ TEST_CASE("a row written on the target in the way of a replicated key or unique 
 TEST_CASE("keys inserted, deleted and inserted again on the source, in one batch and across batches, are no collision",
           "[scenario]") {
   ReplicationSetup setup("reinsert", 1, kSchema, R"(["public.accounts"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   setup.Source().Exec("INSERT INTO accounts SELECT i, 'first', NULL FROM generate_series(1, 50) i", kDatabase);
   setup.Source().Exec("DELETE FROM accounts WHERE id <= 25", kDatabase);
   setup.Source().Exec("INSERT INTO accounts SELECT i, 'second', NULL FROM generate_series(1, 25) i", kDatabase);
@@ -137,7 +128,7 @@ TEST_CASE("keys inserted, deleted and inserted again on the source, in one batch
   setup.WaitEqual(60s);
   setup.Source().Exec("INSERT INTO accounts SELECT i, 'fourth', NULL FROM generate_series(1041, 1050) i", kDatabase);
   setup.WaitEqual(60s);
-  CHECK(LastError(setup).empty());
+  CHECK(setup.LastError().empty());
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
 }
@@ -146,9 +137,7 @@ TEST_CASE("a key deleted in one session and inserted again in another, whose cac
           "collision",
           "[scenario]") {
   ReplicationSetup setup("reinsert-cached", 1, kSchema, R"(["public.accounts"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   setup.Source().Exec("INSERT INTO accounts SELECT i, 'first', NULL FROM generate_series(1, 10) i", kDatabase);
   ChildProcess daemon = setup.StartDaemon();
   setup.WaitEqual(60s);
@@ -169,7 +158,7 @@ TEST_CASE("a key deleted in one session and inserted again in another, whose cac
 
   ChildProcess again = setup.StartDaemon();
   setup.WaitEqual(60s);
-  CHECK(LastError(setup).empty());
+  CHECK(setup.LastError().empty());
   again.Signal(SIGTERM);
   REQUIRE(again.Wait(30s) == 0);
 }

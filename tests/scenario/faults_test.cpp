@@ -28,12 +28,6 @@ const std::string kSchema = R"(
 CREATE TABLE orders (id integer PRIMARY KEY, amount integer NOT NULL);
 )";
 
-void Install(ReplicationSetup& setup) {
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
-}
-
 // The setup's default config with `daemon` settings added (e.g. R"("io_timeout_s": 3)").
 std::string WithDaemonSettings(const std::string& config, const std::string& settings) {
   const std::string anchor = R"("connect_timeout_s": 2)";
@@ -61,7 +55,7 @@ nlohmann::json TargetStatusJson(ReplicationSetup& setup) {
 TEST_CASE("the source restarted (fast and immediate) while a batch is read, under load, ends equal", "[scenario]") {
   uint64_t seed = TestSeed("source restart");
   ReplicationSetup setup("srcrestart", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4, true, true);
   std::vector<double> recoveries;
@@ -99,7 +93,7 @@ TEST_CASE("a target stopped with -m immediate during COMMIT: the progress row de
   ReplicationSetup setup("indoubt", 1, kSchema, R"(["public.orders"])");
   // io_timeout 2 s: while the commit waits, the daemon's silence check must see it working and keep waiting.
   setup.WriteConfig(WithDaemonSettings(setup.DefaultConfig(), R"("io_timeout_s": 2)"));
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 1000) i", kDatabase);
   setup.WaitEqual(60s);
@@ -152,7 +146,7 @@ TEST_CASE("a network stall, to the target then to the source, is noticed within 
     config.replace(config.find(from), from.size(), fmt::format("port={} ", proxied));
   }
   setup.WriteConfig(config);
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   WaitUntil([&] { return setup.AppliedBatches(0) >= 5; }, 60s, "batches applied through the proxies");
@@ -189,7 +183,7 @@ TEST_CASE("a target table locked by another session: the batch waits within lock
           "and it resumes when the lock goes", "[scenario]") {
   ReplicationSetup setup("lockwait", 1, kSchema, R"(["public.orders"])");
   setup.WriteConfig(WithDaemonSettings(setup.DefaultConfig(), R"("lock_timeout_s": 2)"));
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 100) i", kDatabase);
   setup.WaitEqual(60s);

@@ -32,9 +32,7 @@ TEST_CASE("batches of many keys apply by index probes and by table scans, and en
   std::string small_batches = R"("max_rows": 500)";
   REQUIRE(config.find(small_batches) != std::string::npos);
   setup.WriteConfig(config.replace(config.find(small_batches), small_batches.size(), R"("max_rows": 200000)"));
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
 
   setup.Source().Exec(

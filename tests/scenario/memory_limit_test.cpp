@@ -44,9 +44,7 @@ TEST_CASE("a backlog of a million rows catches up under a 128 MiB address-space 
   const std::string small_batches = R"("batch": { "max_rows": 500 })";
   config.replace(config.find(small_batches), small_batches.size(), R"("batch": { "max_rows": 1000000 })");
   setup.WriteConfig(config);
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   setup.Source().Exec("INSERT INTO items SELECT i, i FROM generate_series(1, " + std::to_string(kRows) + ") i",
                       kDatabase);
 

@@ -19,12 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 
-void Install(ReplicationSetup& setup) {
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
-}
-
 std::string CaptureTriggers(const PgCluster& cluster) {
   return cluster.Query1("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtandem%'", kDatabase);
 }
@@ -63,7 +57,7 @@ TEST_CASE("a physical copy (pg_basebackup of the source cluster, started as its 
   // every delta for it; the cluster the setup made for it is replaced by the
   // copy before bootstrap.
   ReplicationSetup setup("physical", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   // No TRUNCATE in this load: a transaction that only truncates and commits
   // across the copy's end point is lost by bootstrap's derivation (it writes
   // no delta row; see the hidden test below). With TRUNCATEs in the load this
@@ -108,7 +102,7 @@ TEST_CASE("a physical copy (pg_basebackup of the source cluster, started as its 
 TEST_CASE("a TRUNCATE committed across a base backup's end point reaches the target",
           "[scenario]") {
   ReplicationSetup setup("phystrunc", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   setup.Source().Exec("INSERT INTO scratch SELECT g, 'before' FROM generate_series(1, 10) g", kDatabase);
   Session truncating(setup.Source().Dsn(kDatabase));
   truncating.Exec("BEGIN");
@@ -127,7 +121,7 @@ TEST_CASE("a TRUNCATE committed across a base backup's end point reaches the tar
 
 TEST_CASE("writes made on a restored copy before bootstrap are refused, not mistaken for the source's", "[scenario]") {
   ReplicationSetup setup("physwrite", 1, kSampleSchema, kSampleTables, {}, true);
-  Install(setup);
+  setup.Install();
   setup.Source().Exec("INSERT INTO scratch VALUES (1, 'on the source')", kDatabase);
   std::unique_ptr<PgCluster> copy = PgCluster::FromBaseBackup(setup.Source(), "physwrite-copy");
   copy->Exec("INSERT INTO scratch VALUES (2, 'written on the copy')", kDatabase);

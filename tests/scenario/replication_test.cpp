@@ -18,28 +18,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-void Install(ReplicationSetup& setup) {
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
-}
-
-// Lets the load run for `duration` while checking the daemon is alive.
-void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
-  auto until = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < until) {
-    INFO(daemon.Output());
-    REQUIRE_FALSE(daemon.TryWait().has_value());
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("a random workload with concurrent writers reaches two targets equal", "[scenario]") {
   uint64_t seed = TestSeed("random workload, two targets");
   ReplicationSetup setup("random", 2, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4);
   RunLoad(daemon, 8s);
@@ -61,7 +45,7 @@ TEST_CASE("the daemon killed with SIGKILL at random moments still ends with equa
   uint64_t seed = TestSeed("kill -9");
   std::mt19937_64 rng(seed);
   ReplicationSetup setup("kill9", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   for (int kill = 0; kill < 6; ++kill) {
     ChildProcess daemon = setup.StartDaemon();
@@ -79,7 +63,7 @@ TEST_CASE("the daemon killed with SIGKILL at random moments still ends with equa
 TEST_CASE("a target that is down does not hold back the other, and catches up when back", "[scenario]") {
   uint64_t seed = TestSeed("target down");
   ReplicationSetup setup("down", 2, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   RunLoad(daemon, 2s);
@@ -96,7 +80,7 @@ TEST_CASE("a target that is down does not hold back the other, and catches up wh
 
 TEST_CASE("a transaction that began first and commits after several batches is not skipped", "[scenario]") {
   ReplicationSetup setup("late", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   PGconn* late = PQconnectdb(setup.Source().Dsn(kDatabase).c_str());
   REQUIRE(PQstatus(late) == CONNECTION_OK);

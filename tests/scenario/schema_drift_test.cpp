@@ -20,12 +20,6 @@ CREATE TABLE orders (id integer PRIMARY KEY, amount integer NOT NULL);
 CREATE TABLE events (id integer PRIMARY KEY, what text);
 )";
 
-// The last error the daemon recorded on the source for sync `sync`, "" when none.
-std::string LastError(ReplicationSetup& setup, const std::string& sync) {
-  return setup.Source().Query1(
-      "SELECT coalesce((SELECT last_error FROM pgtandem.target_progress WHERE sync = '" + sync + "'), '')", kDatabase);
-}
-
 }  // namespace
 
 TEST_CASE("a column added on the source stops its sync until the target has it too, other syncs go on", "[scenario]") {
@@ -36,18 +30,16 @@ TEST_CASE("a column added on the source stops its sync until the target has it t
   config.replace(config.find(first_sync), first_sync.size(),
                  first_sync + R"(, { "name": "other", "source": "source", "targets": ["t0"], "tables": ["public.events"] })");
   setup.WriteConfig(config);
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 100) i", kDatabase);
   setup.WaitEqual(60s);
 
   setup.Source().Exec("ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'none'", kDatabase);
   setup.Source().Exec("UPDATE orders SET note = 'vip', amount = amount + 1 WHERE id <= 10", kDatabase);
-  WaitUntil([&] { return LastError(setup, "app").find("note") != std::string::npos; }, 30s,
+  WaitUntil([&] { return setup.LastError().find("note") != std::string::npos; }, 30s,
             "sync app to record why it stopped");
-  std::string error = LastError(setup, "app");
+  std::string error = setup.LastError();
   INFO(error);
   CHECK(error.find("table public.orders: column \"note\" (text) is missing on the target") != std::string::npos);
   CHECK(error.find("resumes by itself") != std::string::npos);
@@ -61,14 +53,14 @@ TEST_CASE("a column added on the source stops its sync until the target has it t
   setup.Target(0).Exec("ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'none'", kDatabase);
   setup.WaitEqual(60s);
   CHECK(setup.Target(0).Query1("SELECT count(*) FROM orders WHERE note = 'vip'", kDatabase) == "10");
-  WaitUntil([&] { return LastError(setup, "app").empty(); }, 30s, "the error to clear once the sync resumed");
+  WaitUntil([&] { return setup.LastError().empty(); }, 30s, "the error to clear once the sync resumed");
 
   // A type changed on the target alone stops the sync the same way.
   setup.Target(0).Exec("ALTER TABLE orders ALTER COLUMN amount TYPE bigint", kDatabase);
   setup.Source().Exec("UPDATE orders SET amount = amount + 1 WHERE id = 50", kDatabase);
-  WaitUntil([&] { return LastError(setup, "app").find("amount") != std::string::npos; }, 30s,
+  WaitUntil([&] { return setup.LastError().find("amount") != std::string::npos; }, 30s,
             "sync app to stop on the type change");
-  CHECK(LastError(setup, "app").find("column \"amount\" is integer on the source but bigint on the target") !=
+  CHECK(setup.LastError().find("column \"amount\" is integer on the source but bigint on the target") !=
         std::string::npos);
   setup.Source().Exec("ALTER TABLE orders ALTER COLUMN amount TYPE bigint", kDatabase);
   setup.WaitEqual(60s);
@@ -80,9 +72,7 @@ TEST_CASE("a column added on the source stops its sync until the target has it t
 TEST_CASE("a new table matching a sync's patterns is reported as not captured until install captures it",
           "[scenario]") {
   ReplicationSetup setup("newtable", 1, kSchema, R"(["public.*"])");
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   const std::string ddl = "CREATE TABLE invoices (id integer PRIMARY KEY, total numeric NOT NULL)";
   setup.Source().Exec(ddl, kDatabase);
@@ -97,7 +87,7 @@ TEST_CASE("a new table matching a sync's patterns is reported as not captured un
   auto syncs = nlohmann::json::parse(json.output.substr(json.output.find('{')))["syncs"];
   CHECK(syncs[0]["not_captured"] == nlohmann::json::array({"public.invoices"}));
 
-  installed = setup.Pgtandem({"install"});
+  RunResult installed = setup.Pgtandem({"install"});
   INFO(installed.output);
   REQUIRE(installed.exit_code == 0);
   CHECK(installed.output.find("added    public.invoices") != std::string::npos);

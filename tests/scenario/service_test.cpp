@@ -27,22 +27,6 @@ using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using Clock = std::chrono::steady_clock;
 
-void Install(ReplicationSetup& setup) {
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
-}
-
-// Lets the load run for `duration` while checking the daemon is alive.
-void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
-  auto until = Clock::now() + duration;
-  while (Clock::now() < until) {
-    INFO(daemon.Output());
-    REQUIRE_FALSE(daemon.TryWait().has_value());
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
 void WaitForLog(ChildProcess& daemon, const std::string& text, std::chrono::milliseconds deadline) {
   try {
     WaitUntil([&] { return daemon.Output().find(text) != std::string::npos; }, deadline, text);
@@ -112,7 +96,7 @@ class NotifySocket {
 TEST_CASE("the daemon tells systemd it is ready, pings the watchdog, and reports reloads and stopping",
           "[scenario]") {
   ReplicationSetup setup("notify", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   NotifySocket notify(setup.Dir() / "notify.sock");
   // WATCHDOG_USEC 400 ms: a ping every 200 ms.
   setup.SetEnvironment({{"NOTIFY_SOCKET", notify.Path().string()}, {"WATCHDOG_USEC", "400000"}});
@@ -153,7 +137,7 @@ TEST_CASE("SIGHUP adds a bootstrapped target under load, refuses a broken file, 
   const std::filesystem::path both_path = setup.Dir() / "both.json";
   std::ofstream(both_path) << both;
   setup.WriteConfig(only_t0);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   ChildProcess daemon = setup.StartDaemon();
   RunLoad(daemon, 2s);
@@ -196,7 +180,7 @@ TEST_CASE("two daemons with one config: one applies, the other takes over within
           "[scenario]") {
   uint64_t seed = TestSeed("two daemons");
   ReplicationSetup setup("ha", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   ChildProcess first = setup.StartDaemon();
   WaitForLog(first, "active: this daemon", 10s);
@@ -244,7 +228,7 @@ TEST_CASE("two daemons whose lock sessions keep being cut hand the sync back and
           "[scenario]") {
   uint64_t seed = TestSeed("lock sessions cut");
   ReplicationSetup setup("hacut", 1, kSampleSchema, kSampleTables);
-  Install(setup);
+  setup.Install();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 3);
   ChildProcess first = setup.StartDaemon();
   WaitForLog(first, "active: this daemon", 10s);

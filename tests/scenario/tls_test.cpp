@@ -35,9 +35,7 @@ TEST_CASE("the daemon replicates over sslmode=verify-full, and a server its CA d
   setup.Target(0).EnableSsl(server.cert, server.key);
 
   setup.WriteConfig(ConfigTrusting(setup, ca));
-  RunResult installed = setup.Pgtandem({"install"});
-  INFO(installed.output);
-  REQUIRE(installed.exit_code == 0);
+  setup.Install();
   {
     ChildProcess daemon = setup.StartDaemon();
     setup.Source().Exec("INSERT INTO accounts SELECT g, 'o' FROM generate_series(1, 100) g", kDatabase);

@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
+
+#include <catch2/catch.hpp>
 
 #include <fmt/format.h>
 
@@ -116,6 +119,26 @@ void ReplicationSetup::WaitEqual(std::chrono::seconds deadline, std::vector<int>
       log.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
     }
     throw std::runtime_error(fmt::format("{}: {}\nlast daemon log:\n{}", e.what(), last, LastLines(log, 30)));
+  }
+}
+
+void ReplicationSetup::Install() {
+  RunResult installed = Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+}
+
+std::string ReplicationSetup::LastError(const std::string& sync) {
+  return Source().Query1(
+      "SELECT coalesce((SELECT last_error FROM pgtandem.target_progress WHERE sync = '" + sync + "'), '')", kDatabase);
+}
+
+void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
+  auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    INFO(daemon.Output());
+    REQUIRE_FALSE(daemon.TryWait().has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

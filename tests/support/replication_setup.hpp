@@ -55,6 +55,10 @@ class ReplicationSetup {
   std::vector<std::string> DifferingTables(int target);
   // The target's applied batch count for sync "app" (0 before the first batch).
   long AppliedBatches(int target);
+  // "pgtandem install"; fails the test, with install's output, unless it succeeds.
+  void Install();
+  // The last error the daemon recorded on the source for `sync`'s targets, "" when none.
+  std::string LastError(const std::string& sync = "app");
 
  private:
   std::string label_;
@@ -67,6 +71,9 @@ class ReplicationSetup {
   std::map<std::string, std::string> env_;
   int daemons_started_ = 0;
 };
+
+// Lets a load run for `duration` while checking that the daemon stays alive.
+void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration);
 
 // The pgtandem binary under test.
 std::string PgtandemBinary();

@@ -46,13 +46,15 @@ Connection::Connection(asio::any_io_executor executor, std::string node, Side si
 
 Connection::~Connection() { Close(); }
 
+static const char* SideName(Side side) { return side == Side::kSource ? "source" : "target"; }
+
 std::string Connection::Describe() const {
-  return fmt::format("{} node '{}' ({})", side_ == Side::kSource ? "source" : "target", node_, dsn_.Describe());
+  return fmt::format("{} node '{}' ({})", SideName(side_), node_, dsn_.Describe());
 }
 
 Error Connection::Failure(std::string_view what, std::string sqlstate) const {
   return Error(side_ == Side::kSource ? ErrorKind::kSource : ErrorKind::kTarget,
-               fmt::format("{} node '{}': {}", side_ == Side::kSource ? "source" : "target", node_, what),
+               fmt::format("{} node '{}': {}", SideName(side_), node_, what),
                std::move(sqlstate));
 }
 
@@ -136,7 +138,7 @@ Awaitable<void> Connection::Connect() {
       conn_, [](void* arg, const char* message) {
         const auto* self = static_cast<const Connection*>(arg);
         if (!LogEnabled(LogLevel::kDebug)) return;
-        LogContext context{"", self->node_, self->side_ == Side::kSource ? "source" : "target", ""};
+        LogContext context{"", self->node_, SideName(self->side_), ""};
         WriteLogLine(LogLevel::kDebug, context, TrimmedMessage(message));
       },
       this);
@@ -195,7 +197,7 @@ Awaitable<void> Connection::CheckAlive(Clock::duration silent) {
                               event.empty() ? "" : " (" + event + ")"));
   }
   if (LogEnabled(LogLevel::kDebug)) {
-    LogContext context{"", node_, side_ == Side::kSource ? "source" : "target", ""};
+    LogContext context{"", node_, SideName(side_), ""};
     WriteLogLine(LogLevel::kDebug, context,
                  fmt::format("no byte for {} s, but server process {} is still working on our request ({}); waiting on",
                              seconds, pid, event.empty() ? "running" : event));
