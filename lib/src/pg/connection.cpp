@@ -83,20 +83,30 @@ static bool ReadyNow(int fd, asio::posix::descriptor_base::wait_type type) {
 }
 
 // Waits until the socket is ready or `deadline` passes; false on timeout.
+// The timer's handler can already be queued when the socket wait ends first,
+// and timer.cancel() no longer stops it: `pending` keeps that late handler
+// from cancelling the caller's next wait on this socket. Without it a drain
+// loop of zero timeouts can feed itself on one thread forever.
 static Awaitable<bool> WaitUntil(asio::posix::stream_descriptor& socket, asio::posix::descriptor_base::wait_type type,
                                  Clock::time_point deadline) {
   if (ReadyNow(socket.native_handle(), type)) co_return true;
-  auto timed_out = std::make_shared<bool>(false);
+  if (Clock::now() >= deadline) co_return false;
+  struct WaitState {
+    bool pending = true;
+    bool timed_out = false;
+  };
+  auto state = std::make_shared<WaitState>();
   asio::steady_timer timer(socket.get_executor(), deadline);
-  timer.async_wait([timed_out, &socket](boost::system::error_code ec) {
-    if (ec) return;
-    *timed_out = true;
+  timer.async_wait([state, &socket](boost::system::error_code ec) {
+    if (ec || !state->pending) return;
+    state->timed_out = true;
     socket.cancel();
   });
   boost::system::error_code ec;
   co_await socket.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+  state->pending = false;
   timer.cancel();
-  co_return !*timed_out;
+  co_return !state->timed_out;
 }
 
 Awaitable<void> Connection::Connect() {
