@@ -11,6 +11,10 @@ namespace pgtandem {
 namespace {
 
 constexpr std::string_view kInsufficientPrivilege = "42501";
+constexpr std::string_view kFeatureNotSupported = "0A000";  // TRUNCATE of a table another references
+constexpr std::string_view kLockNotAvailable = "55P03";
+// How long a recopy waits for the table to itself before going key by key.
+constexpr std::string_view kRecopyLockTimeout = "1s";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 
@@ -57,7 +61,7 @@ pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& rel
   try {
     co_await target.Exec("TRUNCATE " + relation);
   } catch (const Error& e) {
-    if (e.SqlState() != "0A000") throw;
+    if (e.SqlState() != kFeatureNotSupported) throw;
     referenced = true;
   }
   if (referenced) {
@@ -77,11 +81,48 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
   }
 }
 
+// TRUNCATE needs the table to itself: a reader on the target, a foreign key
+// from another table or a missing TRUNCATE grant sends the segment down the
+// key path instead of holding the batch up.
+pg::Awaitable<bool> Applier::EmptyForRecopy(const CapturedTable& table) {
+  pg::Result lock_timeout = co_await target_.Exec("SHOW lock_timeout");
+  co_await target_.Exec("SAVEPOINT pgtandem_recopy");
+  co_await target_.Exec(fmt::format("SET LOCAL lock_timeout = '{}'", kRecopyLockTimeout));
+  std::string refused;
+  try {
+    co_await target_.Exec("TRUNCATE " + table.Target());
+  } catch (const Error& e) {
+    std::string state = e.SqlState();
+    if (state != kFeatureNotSupported && state != kLockNotAvailable && state != kInsufficientPrivilege) throw;
+    refused = e.what();
+  }
+  if (!refused.empty()) {
+    co_await target_.Exec("ROLLBACK TO SAVEPOINT pgtandem_recopy");
+    co_await target_.Exec("RELEASE SAVEPOINT pgtandem_recopy");
+    log_.Info("table {}: applying key by key, not copying it whole: {}", table.name.Display(), refused);
+    co_return false;
+  }
+  co_await target_.Exec("RELEASE SAVEPOINT pgtandem_recopy");
+  co_await target_.Exec("SELECT pg_catalog.set_config('lock_timeout', $1, true)", std::string(lock_timeout.Get(0, 0)));
+  co_return true;
+}
+
 pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                           const Segment& segment, ApplyStats& stats) {
   const CapturedTable& table = *segment.table;
   current_table_ = &table;
   for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation);
+  bool recopy = false;
+  if (segment.recopy) recopy = co_await EmptyForRecopy(table);
+  if (recopy) {
+    auto rows = co_await source.CopyTo(reader.TableCopySql(segment), target_,
+                                       fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+    log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows)",
+              table.name.Display(), segment.deltas, rows.rows);
+    stats.rows += rows.rows;
+    stats.bytes += rows.bytes;
+    co_return;
+  }
   auto keys = co_await source.CopyTo(reader.KeysCopySql(batch, segment), target_,
                                      fmt::format("COPY {} FROM STDIN", KeyTable(table)));
   stats.keys += keys.rows;

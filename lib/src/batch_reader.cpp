@@ -10,6 +10,11 @@
 namespace pgtandem {
 namespace {
 
+// Below this many deltas a recopy saves little, and the key path keeps what
+// a recopy gives up: the target's readers are not locked out, and rows
+// written on the target directly are left alone.
+constexpr int64_t kRecopyMinDeltas = 10'000;
+
 // The deltas of transactions visible in `end` and not in `applied`. The range
 // on txid lets the (txid, seq) index skip everything older than `applied`.
 std::string WindowCondition(const std::string& applied, const std::string& end, std::string_view alias = "d") {
@@ -86,23 +91,51 @@ pg::Awaitable<std::vector<const CapturedTable*>> BatchReader::PendingTables(cons
   co_return pending;
 }
 
+// Counting the table's whole window is a plain scan; only a window longer
+// than the budget needs ordering, to find where this batch's piece ends.
 pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, const std::string& applied,
-                                                const std::string& end, const Position& from, int64_t budget) {
-  std::string window = WindowCondition(applied, end);
+                                                const std::string& end, const Position& from, int64_t budget,
+                                                bool rows_newer) {
   Segment segment{&table, StartOf(table, from), std::nullopt, 0, {}};
-  pg::Result last = co_await source_.Exec(fmt::format(
-      "SELECT n, txid::text, seq FROM (SELECT d.txid, d.seq, pg_catalog.row_number() OVER (ORDER BY d.txid, d.seq) AS n "
-      "FROM {} d WHERE {}{} ORDER BY d.txid, d.seq LIMIT {}) s ORDER BY n DESC LIMIT 1",
-      table.DeltaTable(), window, After(segment.from), budget));
-  if (last.Rows() > 0) {
-    segment.deltas = last.GetInt(0, 0);
-    if (segment.deltas >= budget) segment.to = std::make_pair(last.GetInt(0, 1), last.GetInt(0, 2));
+  std::string window = WindowCondition(applied, end) + After(segment.from);
+  pg::Result count = co_await source_.Exec(fmt::format(
+      "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE d.inserted) FROM {} d WHERE {}",
+      table.DeltaTable(), window));
+  segment.deltas = count.GetInt(0, 0);
+  segment.inserted = count.GetInt(0, 1);
+  bool longer = segment.deltas > budget;
+  segment.recopy = co_await WorthRecopy(segment, !rows_newer && segment.from.txid == 0 && !longer);
+  if (longer) {
+    // A recopy takes the rest of the window, past the budget: its cost is the table's size, whatever the count.
+    int64_t offset = segment.recopy ? 0 : budget - 1;
+    std::string direction = segment.recopy ? "DESC" : "";
+    pg::Result last = co_await source_.Exec(fmt::format(
+        "SELECT d.txid::text, d.seq FROM {0} d WHERE {1} ORDER BY d.txid {2}, d.seq {2} OFFSET {3} LIMIT 1",
+        table.DeltaTable(), window, direction, offset));
+    segment.to = std::make_pair(last.GetInt(0, 0), last.GetInt(0, 1));
+    if (!segment.recopy) segment.deltas = budget;
   }
   if (segment.from.txid == 0) {
     pg::Result truncated = co_await source_.Exec(TruncationsSql(table, WindowCondition(applied, end, "l")));
     for (int row = 0; row < truncated.Rows(); ++row) segment.truncated.emplace_back(truncated.Get(row, 0));
   }
   co_return segment;
+}
+
+// Copying a table whole costs about a third of what applying the same rows
+// key by key does (no DELETE, no second entry per key in its indexes), so
+// once a window's deltas reach batch.recopy_percent of the table's rows the
+// copy is cheaper, however many of them hit the same keys.
+pg::Awaitable<bool> BatchReader::WorthRecopy(const Segment& segment, bool inserts_checked) {
+  if (recopy_percent_ == 0 || segment.deltas < kRecopyMinDeltas) co_return false;
+  // A row written on the target in the way of a key the source inserted is found only key by key.
+  if (inserts_checked && segment.inserted > 0) co_return false;
+  pg::Result estimate = co_await source_.Exec(fmt::format(
+      "SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint FROM pg_catalog.pg_class c WHERE c.oid = {0} "
+      "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree({0}::oid::regclass) WHERE isleaf)",
+      segment.table->relid));
+  int64_t rows = estimate.IsNull(0, 0) ? 0 : estimate.GetInt(0, 0);
+  co_return rows > 0 && segment.deltas * 100 >= rows * recopy_percent_;
 }
 
 pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, int64_t max_deltas) {
@@ -128,7 +161,7 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
     batch.next.rows_newer_until.reset();
   }
   for (const CapturedTable* table : pending) {
-    Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget);
+    Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget, rows_newer);
     budget -= segment.deltas;
     segment.inserts_checked = !rows_newer && segment.from.txid == 0 && !segment.to;
     batch.segments.push_back(std::move(segment));
@@ -174,6 +207,11 @@ std::string BatchReader::RowsCopySql(const Batch& batch, const Segment& segment)
   return fmt::format("COPY (SELECT {} FROM {} t WHERE ({}) IN (SELECT {} FROM {} d WHERE {})) TO STDOUT",
                      QuotedList(table.columns, "t."), table.Target(), QuotedList(table.key_columns, "t."),
                      QuotedList(table.key_columns, "d."), table.DeltaTable(), DeltaFilter(batch, segment));
+}
+
+std::string BatchReader::TableCopySql(const Segment& segment) const {
+  const CapturedTable& table = *segment.table;
+  return fmt::format("COPY (SELECT {} FROM {} t) TO STDOUT", QuotedList(table.columns, "t."), table.Target());
 }
 
 }  // namespace pgtandem

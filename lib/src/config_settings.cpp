@@ -87,6 +87,10 @@ constexpr SettingSpec kSettings[] = {
     Integer<&Config::batch, &BatchConfig::max_bytes>(
         "batch.max_bytes", 256 << 20, "bytes", 64 << 10, int64_t{16} << 30, kReload,
         "Most row data one batch carries; a batch ends at whichever limit comes first."),
+    Integer<&Config::batch, &BatchConfig::recopy_percent>(
+        "batch.recopy_percent", 50, "%", 0, 100, kReload,
+        "A table whose window of updates and deletes reaches this share of its rows is copied whole instead of "
+        "key by key; 0: never."),
     Integer<&Config::daemon, &DaemonConfig::threads>(
         "daemon.threads", 2, "threads", 1, 256, kRestart,
         "Threads running the syncs; each (sync, target) pair still applies in order."),

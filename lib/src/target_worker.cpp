@@ -259,7 +259,7 @@ pg::Awaitable<void> TargetWorker::CopyProgress(const Progress& progress, bool fo
 
 pg::Awaitable<void> TargetWorker::Session() {
   Progress progress = co_await Connect();
-  BatchReader reader(source_, tables_);
+  BatchReader reader(source_, tables_, config_->batch.recopy_percent);
   while (!stopping_ && gate_->Open()) {
     bool split = progress.window_end.has_value();
     int64_t budget = budget_;

@@ -57,6 +57,7 @@ class Applier {
 
  private:
   pg::Awaitable<void> LockProgress(int64_t expected_batches);
+  pg::Awaitable<bool> EmptyForRecopy(const CapturedTable& table);
   pg::Awaitable<void> ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                    const Segment& segment, ApplyStats& stats);
 

@@ -24,6 +24,11 @@ struct Segment {
   // nothing newer than the window's start: a key the source first inserted
   // in it must be absent from the target, and finding it there is a collision.
   bool inserts_checked = false;
+  // Deltas in the segment that inserted their key.
+  int64_t inserted = 0;
+  // The segment's deltas touch so much of the table that emptying it and
+  // copying it whole in the batch's snapshot is cheaper than key by key.
+  bool recopy = false;
 };
 
 // A window (applied, end] of source transactions, or the next piece of one.
@@ -39,7 +44,9 @@ struct Batch {
 
 class BatchReader {
  public:
-  BatchReader(pg::Connection& source, const std::vector<CapturedTable>& tables) : source_(source), tables_(tables) {}
+  // `recopy_percent`: batch.recopy_percent.
+  BatchReader(pg::Connection& source, const std::vector<CapturedTable>& tables, int recopy_percent)
+      : source_(source), tables_(tables), recopy_percent_(recopy_percent) {}
 
   // Opens a REPEATABLE READ, READ ONLY transaction on the source and plans a
   // batch of at most `max_deltas`; returns nullopt (and ends the transaction)
@@ -54,16 +61,20 @@ class BatchReader {
   std::string KeysCopySql(const Batch& batch, const Segment& segment) const;
   // COPY ... TO STDOUT of the current rows for those keys (rows deleted since are absent).
   std::string RowsCopySql(const Batch& batch, const Segment& segment) const;
+  // COPY ... TO STDOUT of every row of the segment's table, for a recopy.
+  std::string TableCopySql(const Segment& segment) const;
 
  private:
   std::string DeltaFilter(const Batch& batch, const Segment& segment) const;
   pg::Awaitable<std::vector<const CapturedTable*>> PendingTables(const std::string& applied, const std::string& end,
                                                                   const Position& from);
   pg::Awaitable<Segment> ReadSegment(const CapturedTable& table, const std::string& applied, const std::string& end,
-                                     const Position& from, int64_t budget);
+                                     const Position& from, int64_t budget, bool rows_newer);
+  pg::Awaitable<bool> WorthRecopy(const Segment& segment, bool inserts_checked);
 
   pg::Connection& source_;
   const std::vector<CapturedTable>& tables_;
+  int recopy_percent_;
 };
 
 }  // namespace pgtandem

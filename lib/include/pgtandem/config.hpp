@@ -37,6 +37,7 @@ struct SyncConfig {
 struct BatchConfig {
   int64_t max_rows = 0;
   int64_t max_bytes = 0;
+  int recopy_percent = 0;
 };
 
 struct DaemonConfig {
