@@ -3,6 +3,8 @@
 // transactions commit in another order.
 #include "pgtandem/batch_reader.hpp"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "pgtandem/xid_snapshot.hpp"
@@ -91,21 +93,33 @@ pg::Awaitable<std::vector<const CapturedTable*>> BatchReader::PendingTables(cons
   co_return pending;
 }
 
-// Counting the table's whole window is a plain scan; only a window longer
-// than the budget needs ordering, to find where this batch's piece ends.
+// Deltas of the window from `segment.from` on, `cap` at most: counting
+// needs no order, and stops at the cap however long the window is.
+pg::Awaitable<void> BatchReader::CountDeltas(Segment& segment, const std::string& window, int64_t cap) {
+  pg::Result count = co_await source_.Exec(fmt::format(
+      "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.inserted) FROM "
+      "(SELECT d.inserted FROM {} d WHERE {} LIMIT {}) s",
+      segment.table->DeltaTable(), window, cap));
+  segment.deltas = count.GetInt(0, 0);
+  segment.inserted = count.GetInt(0, 1);
+}
+
+// Only a window as long as the budget or longer is read in order, to find
+// where this batch's piece of it ends.
 pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, const std::string& applied,
                                                 const std::string& end, const Position& from, int64_t budget,
                                                 bool rows_newer) {
   Segment segment{&table, StartOf(table, from), std::nullopt, 0, {}};
   std::string window = WindowCondition(applied, end) + After(segment.from);
-  pg::Result count = co_await source_.Exec(fmt::format(
-      "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE d.inserted) FROM {} d WHERE {}",
-      table.DeltaTable(), window));
-  segment.deltas = count.GetInt(0, 0);
-  segment.inserted = count.GetInt(0, 1);
-  bool longer = segment.deltas > budget;
-  segment.recopy = co_await WorthRecopy(segment, !rows_newer && segment.from.txid == 0 && !longer);
-  if (longer) {
+  int64_t cap = budget < std::numeric_limits<int64_t>::max() ? budget + 1 : budget;
+  co_await CountDeltas(segment, window, cap);
+  // A segment that uses the whole budget ends the batch, and Next() keeps
+  // the window open only for a segment with an end: so it gets one even
+  // when the window ends there too.
+  bool split = segment.deltas >= budget;
+  bool inserts_checked = !rows_newer && segment.from.txid == 0 && !split;
+  segment.recopy = co_await WorthRecopy(segment, window, cap, inserts_checked);
+  if (split) {
     // A recopy takes the rest of the window, past the budget: its cost is the table's size, whatever the count.
     int64_t offset = segment.recopy ? 0 : budget - 1;
     std::string direction = segment.recopy ? "DESC" : "";
@@ -125,9 +139,15 @@ pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, cons
 // Copying a table whole costs about a third of what applying the same rows
 // key by key does (no DELETE, no second entry per key in its indexes), so
 // once a window's deltas reach batch.recopy_percent of the table's rows the
-// copy is cheaper, however many of them hit the same keys.
-pg::Awaitable<bool> BatchReader::WorthRecopy(const Segment& segment, bool inserts_checked) {
-  if (recopy_percent_ == 0 || segment.deltas < kRecopyMinDeltas) co_return false;
+// copy is cheaper, however many of them hit the same keys. It is weighed
+// once per window, at the table's first piece: a window counted past the cap
+// is counted whole then, once, not again at every piece.
+pg::Awaitable<bool> BatchReader::WorthRecopy(Segment& segment, const std::string& window, int64_t cap,
+                                             bool inserts_checked) {
+  bool counted_whole = segment.deltas < cap;
+  if (recopy_percent_ == 0 || segment.from.txid != 0 || (counted_whole && segment.deltas < kRecopyMinDeltas)) {
+    co_return false;
+  }
   // A row written on the target in the way of a key the source inserted is found only key by key.
   if (inserts_checked && segment.inserted > 0) co_return false;
   pg::Result estimate = co_await source_.Exec(fmt::format(
@@ -135,7 +155,9 @@ pg::Awaitable<bool> BatchReader::WorthRecopy(const Segment& segment, bool insert
       "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree({0}::oid::regclass) WHERE isleaf)",
       segment.table->relid));
   int64_t rows = estimate.IsNull(0, 0) ? 0 : estimate.GetInt(0, 0);
-  co_return rows > 0 && segment.deltas * 100 >= rows * recopy_percent_;
+  if (rows <= 0) co_return false;
+  if (!counted_whole) co_await CountDeltas(segment, window, std::numeric_limits<int64_t>::max());
+  co_return segment.deltas >= kRecopyMinDeltas && segment.deltas * 100 >= rows * recopy_percent_;
 }
 
 pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, int64_t max_deltas) {

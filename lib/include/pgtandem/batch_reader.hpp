@@ -70,7 +70,8 @@ class BatchReader {
                                                                   const Position& from);
   pg::Awaitable<Segment> ReadSegment(const CapturedTable& table, const std::string& applied, const std::string& end,
                                      const Position& from, int64_t budget, bool rows_newer);
-  pg::Awaitable<bool> WorthRecopy(const Segment& segment, bool inserts_checked);
+  pg::Awaitable<void> CountDeltas(Segment& segment, const std::string& window, int64_t cap);
+  pg::Awaitable<bool> WorthRecopy(Segment& segment, const std::string& window, int64_t cap, bool inserts_checked);
 
   pg::Connection& source_;
   const std::vector<CapturedTable>& tables_;
