@@ -21,6 +21,9 @@ constexpr int kRows = 20'000;
 const std::string kSchema = R"(
 CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL, note text);
 CREATE TABLE tags (id integer PRIMARY KEY, item integer, tag text);
+CREATE TABLE parted (id integer, region integer, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE parted_0 PARTITION OF parted FOR VALUES IN (0);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
 )";
 
 // A session on the target reading the table, with its transaction left open.
@@ -64,12 +67,19 @@ void FillThenChangeAll(ReplicationSetup& setup, const std::string& extra_change)
 TEST_CASE("a backlog of updates and deletes covering most of a table is applied by copying the table whole",
           "[scenario]") {
   ReplicationSetup setup("recopy", 1, kSchema, R"(["public.*"])");
-  FillThenChangeAll(setup, "");
+  // A partitioned table is emptied and copied through its parent; rows also move between partitions.
+  std::string fill = "INSERT INTO parted SELECT i, i % 2, 'row ' || i FROM generate_series(1, " +
+                     std::to_string(kRows) + ") i";
+  setup.Source().Exec(fill, kDatabase);
+  setup.Target(0).Exec(fill, kDatabase);
+  FillThenChangeAll(setup, "ANALYZE parted; UPDATE parted SET region = 1 - region WHERE id % 3 = 0; "
+                           "UPDATE parted SET v = 'changed' WHERE id % 3 <> 0");
   ChildProcess daemon = setup.StartDaemon();
   setup.WaitEqual(60s);
   INFO(daemon.Output());
   CHECK_THAT(daemon.Output(), Contains("table public.items: " + std::to_string(kRows) +
                                        " changes reach batch.recopy_percent of its rows: copied whole"));
+  CHECK_THAT(daemon.Output(), Contains("table public.parted: ") && Contains("copied whole (20000 rows)"));
   // Replication goes on after it, key by key.
   setup.Source().Exec("UPDATE items SET note = 'later' WHERE id = 1", kDatabase);
   setup.WaitEqual(60s);
