@@ -18,6 +18,10 @@ constexpr std::string_view kRecopyLockTimeout = "1s";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 
+std::string RowsCopyIn(const CapturedTable& table) {
+  return fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns));
+}
+
 // Beside the key columns; a key column of the same name would make Prepare fail, not misbehave.
 constexpr std::string_view kInsertedColumn = "\"pgtandem inserted\"";
 
@@ -115,8 +119,7 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   bool recopy = false;
   if (segment.recopy) recopy = co_await EmptyForRecopy(table);
   if (recopy) {
-    auto rows = co_await source.CopyTo(reader.TableCopySql(segment), target_,
-                                       fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+    auto rows = co_await source.CopyTo(reader.TableCopySql(segment), target_, RowsCopyIn(table));
     log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows)",
               table.name.Display(), segment.deltas, rows.rows);
     stats.rows += rows.rows;
@@ -147,8 +150,7 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   std::string collision;
   std::string sqlstate;
   try {
-    rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_,
-                                  fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)));
+    rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_, RowsCopyIn(table));
   } catch (const Error& e) {
     if (!segment.inserts_checked || !IsUniqueViolation(e.SqlState())) throw;
     collision = e.what();
