@@ -18,9 +18,7 @@ TEST_CASE("a table whose changes fill the batch budget exactly leaves the window
                          "CREATE TABLE second (id integer PRIMARY KEY);"
                          "CREATE TABLE third (id integer PRIMARY KEY);",
                          R"(["public.*"])");
-  std::string config = setup.DefaultConfig();
-  const std::string budget = R"("max_rows": 500)";
-  REQUIRE(config.find(budget) != std::string::npos);
+  setup.WriteConfig(WithMaxRows(setup.DefaultConfig(), 500));
   setup.Install();
   // One transaction, exactly batch.max_rows deltas in each table: the first
   // batch holds all of one table's window and nothing more.

@@ -28,14 +28,6 @@ const std::string kSchema = R"(
 CREATE TABLE orders (id integer PRIMARY KEY, amount integer NOT NULL);
 )";
 
-// The setup's default config with `daemon` settings added (e.g. R"("io_timeout_s": 3)").
-std::string WithDaemonSettings(const std::string& config, const std::string& settings) {
-  const std::string anchor = R"("connect_timeout_s": 2)";
-  std::string out = config;
-  out.replace(out.find(anchor), anchor.size(), std::string(anchor) + ", " + settings);
-  return out;
-}
-
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // A batch is in flight on the source: the daemon's reader holds its snapshot open and copies from it.

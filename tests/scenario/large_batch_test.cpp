@@ -28,10 +28,7 @@ CREATE TABLE part_1 PARTITION OF part FOR VALUES IN (1);
 
 TEST_CASE("batches of many keys apply by index probes and by table scans, and end equal", "[scenario]") {
   ReplicationSetup setup("large-batch", 1, kLargeBatchSchema, R"(["public.*"])");
-  std::string config = setup.DefaultConfig();
-  std::string small_batches = R"("max_rows": 500)";
-  REQUIRE(config.find(small_batches) != std::string::npos);
-  setup.WriteConfig(config.replace(config.find(small_batches), small_batches.size(), R"("max_rows": 200000)"));
+  setup.WriteConfig(WithMaxRows(setup.DefaultConfig(), 200000));
   setup.Install();
   ChildProcess daemon = setup.StartDaemon();
 

@@ -40,10 +40,7 @@ std::map<std::string, long> MemoryPeaks(pid_t pid) {
 TEST_CASE("a backlog of a million rows catches up under a 128 MiB address-space limit (ulimit -v)", "[scenario]") {
   ReplicationSetup setup("memlimit", 1, "CREATE TABLE items (id bigint PRIMARY KEY, v integer NOT NULL);",
                          R"(["public.items"])");
-  std::string config = setup.DefaultConfig();
-  const std::string small_batches = R"("batch": { "max_rows": 500 })";
-  config.replace(config.find(small_batches), small_batches.size(), R"("batch": { "max_rows": 1000000 })");
-  setup.WriteConfig(config);
+  setup.WriteConfig(WithMaxRows(setup.DefaultConfig(), 1000000));
   setup.Install();
   setup.Source().Exec("INSERT INTO items SELECT i, i FROM generate_series(1, " + std::to_string(kRows) + ") i",
                       kDatabase);

@@ -117,10 +117,7 @@ TEST_CASE("a large backlog that inserts keys is applied key by key, so a row wri
           "[scenario]") {
   ReplicationSetup setup("recopy-collision", 1, kSchema, R"(["public.items"])");
   // One batch holds the whole window: the collision check needs that.
-  std::string config = setup.DefaultConfig();
-  const std::string small_batches = R"("batch": { "max_rows": 500 })";
-  config.replace(config.find(small_batches), small_batches.size(), R"("batch": { "max_rows": 1000000 })");
-  setup.WriteConfig(config);
+  setup.WriteConfig(WithMaxRows(setup.DefaultConfig(), 1000000));
   FillThenChangeAll(setup, "INSERT INTO items VALUES (30000, 'new on the source', NULL)");
   setup.Target(0).Exec("INSERT INTO items VALUES (30000, 'written on the target', NULL)", kDatabase);
   ChildProcess daemon = setup.StartDaemon();

@@ -45,10 +45,7 @@ TEST_CASE("with daemon.threads = 1 the daemon replicates a steady load, idles at
           "[scenario]") {
   uint64_t seed = TestSeed("single thread");
   ReplicationSetup setup("single-thread", 1, kSampleSchema, kSampleTables);
-  std::string config = setup.DefaultConfig();
-  const std::string daemon_section = R"("daemon": { )";
-  config.replace(config.find(daemon_section), daemon_section.size(), daemon_section + R"("threads": 1, )");
-  setup.WriteConfig(config);
+  setup.WriteConfig(WithDaemonSettings(setup.DefaultConfig(), R"("threads": 1)"));
   setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4, false);

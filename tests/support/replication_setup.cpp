@@ -133,6 +133,26 @@ std::string ReplicationSetup::LastError(const std::string& sync) {
       "SELECT coalesce((SELECT last_error FROM pgtandem.target_progress WHERE sync = '" + sync + "'), '')", kDatabase);
 }
 
+namespace {
+
+std::string Replaced(const std::string& config, const std::string& anchor, const std::string& with) {
+  size_t at = config.find(anchor);
+  if (at == std::string::npos) throw std::runtime_error("the test config has no " + anchor + " to change");
+  std::string out = config;
+  return out.replace(at, anchor.size(), with);
+}
+
+}  // namespace
+
+std::string WithDaemonSettings(const std::string& config, const std::string& settings) {
+  const std::string anchor = R"("connect_timeout_s": 2)";
+  return Replaced(config, anchor, anchor + ", " + settings);
+}
+
+std::string WithMaxRows(const std::string& config, long rows) {
+  return Replaced(config, R"("max_rows": 500)", R"("max_rows": )" + std::to_string(rows));
+}
+
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
   auto until = std::chrono::steady_clock::now() + duration;
   while (std::chrono::steady_clock::now() < until) {

@@ -72,6 +72,11 @@ class ReplicationSetup {
   int daemons_started_ = 0;
 };
 
+// `config` (DefaultConfig() or derived from it) with `daemon` settings added, e.g. R"("io_timeout_s": 3)".
+std::string WithDaemonSettings(const std::string& config, const std::string& settings);
+// `config` (DefaultConfig() or derived from it) with batch.max_rows set to `rows` instead of the default 500.
+std::string WithMaxRows(const std::string& config, long rows);
+
 // Lets a load run for `duration` while checking that the daemon stays alive.
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration);
 
