@@ -105,7 +105,7 @@ pg::Awaitable<TableComparison> TargetCompare::CompareTable(const CapturedTable& 
   result.layout = std::move(layout);
   RowHash hash = co_await LoadRowHash(source_, table);
   CandidateKeys candidates =
-      co_await FindCandidateKeys(source_, target_, table, *result.layout, hash, meter_.Step(), log_);
+      co_await FindCandidateKeys(source_, target_, sync_.name, table, *result.layout, hash, meter_.Step(), log_);
   result.source_rows = candidates.source_rows;
   result.target_rows = candidates.target_rows;
   result.complete = candidates.complete;

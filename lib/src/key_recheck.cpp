@@ -74,20 +74,6 @@ pg::Awaitable<std::vector<bool>> ChangedSince(pg::Connection& source, const Capt
   co_return changed;
 }
 
-// Whether the target has applied every captured change of the table that
-// `snapshot` sees. Transactions that captured nothing here do not count, so
-// writes elsewhere on the source cannot keep this from ever holding.
-pg::Awaitable<bool> TargetHasApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                                     const CapturedTable& table, const std::string& snapshot) {
-  Progress progress = co_await ReadProgress(target, sync);
-  pg::Result pending = co_await source.Exec(
-      fmt::format("SELECT EXISTS (SELECT 1 FROM {} d WHERE {}) OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l "
-                  "WHERE l.table_id = {} AND {})",
-                  table.DeltaTable(), SnapshotWindow("d", "$2", "$1"), table.id, SnapshotWindow("l", "$2", "$1")),
-      snapshot, progress.applied_snapshot);
-  co_return !pending.GetBool(0, 0);
-}
-
 pg::Awaitable<bool> WaitApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
                                 const CapturedTable& table, const std::string& snapshot,
                                 std::chrono::steady_clock::time_point deadline) {
@@ -158,6 +144,19 @@ std::vector<KeyValue> Settle(std::vector<KeyValue>& keys, const Round& round, Se
 }
 
 }  // namespace
+
+// Transactions that captured nothing in the table do not count, so writes
+// elsewhere on the source cannot keep this from ever holding.
+pg::Awaitable<bool> TargetHasApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
+                                     const CapturedTable& table, const std::string& snapshot) {
+  Progress progress = co_await ReadProgress(target, sync);
+  pg::Result pending = co_await source.Exec(
+      fmt::format("SELECT EXISTS (SELECT 1 FROM {} d WHERE {}) OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l "
+                  "WHERE l.table_id = {} AND {})",
+                  table.DeltaTable(), SnapshotWindow("d", "$2", "$1"), table.id, SnapshotWindow("l", "$2", "$1")),
+      snapshot, progress.applied_snapshot);
+  co_return !pending.GetBool(0, 0);
+}
 
 pg::Awaitable<SettledKeys> RecheckKeys(pg::Connection& source, pg::Connection& target, const std::string& sync,
                                        const CapturedTable& table, const KeyLayout& layout, const RowHash& hash,

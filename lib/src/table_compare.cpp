@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "pgtandem/async.hpp"
+#include "pgtandem/key_recheck.hpp"
 
 namespace pgtandem {
 namespace {
@@ -78,9 +79,16 @@ pg::Awaitable<pg::Result> ExecIfAny(pg::Connection& node, const std::string& sql
 
 class RangeComparison {
  public:
-  RangeComparison(pg::Connection& source, pg::Connection& target, const CapturedTable& table,
+  RangeComparison(pg::Connection& source, pg::Connection& target, const std::string& sync, const CapturedTable& table,
                   const KeyLayout& layout, const RowHash& hash, std::string& step, const Logger& log)
-      : source_(source), target_(target), table_(table), layout_(layout), hash_(hash), step_(step), log_(log) {}
+      : source_(source),
+        target_(target),
+        sync_(sync),
+        table_(table),
+        layout_(layout),
+        hash_(hash),
+        step_(step),
+        log_(log) {}
 
   pg::Awaitable<CandidateKeys> Run();
 
@@ -96,6 +104,7 @@ class RangeComparison {
 
   pg::Connection& source_;
   pg::Connection& target_;
+  const std::string& sync_;
   const CapturedTable& table_;
   const KeyLayout& layout_;
   const RowHash& hash_;
@@ -119,13 +128,17 @@ void RangeComparison::AddCandidate(KeyValue key) {
   if (found_.keys.size() >= kMaxKeysPerTable) found_.complete = false;
 }
 
-// Whether the source holds no captured change of the table: none made
-// lately, or all of them applied and purged. Under a write load there always
-// are some, and the whole table would rarely compare equal.
+// Whether the target has applied every captured change of the table that
+// the source holds now: applied but not yet purged, as in the seconds after
+// the writes stop, or none at all. Under a write load some change is nearly
+// always on its way, and the whole table would rarely compare equal.
 pg::Awaitable<bool> RangeComparison::NothingInFlight() {
   pg::Result queued =
       co_await source_.Exec(fmt::format("SELECT EXISTS (SELECT 1 FROM {})", table_.DeltaTable()));
-  co_return !queued.GetBool(0, 0);
+  if (!queued.GetBool(0, 0)) co_return true;
+  pg::Result now = co_await source_.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
+  bool applied = co_await TargetHasApplied(source_, target_, sync_, table_, std::string(now.Get(0, 0)));
+  co_return applied;
 }
 
 // Counts and hashes every row of the table at once, which is all an equal
@@ -289,9 +302,10 @@ pg::Awaitable<CandidateKeys> RangeComparison::Run() {
 }  // namespace
 
 pg::Awaitable<CandidateKeys> FindCandidateKeys(pg::Connection& source, pg::Connection& target,
-                                               const CapturedTable& table, const KeyLayout& layout,
-                                               const RowHash& hash, std::string& step, const Logger& log) {
-  RangeComparison comparison(source, target, table, layout, hash, step, log);
+                                               const std::string& sync, const CapturedTable& table,
+                                               const KeyLayout& layout, const RowHash& hash, std::string& step,
+                                               const Logger& log) {
+  RangeComparison comparison(source, target, sync, table, layout, hash, step, log);
   CandidateKeys found = co_await comparison.Run();
   co_return found;
 }

@@ -150,6 +150,40 @@ TEST_CASE("compare reports exactly the keys damaged on a target, and repair thro
   REQUIRE(daemon.Wait(30s) == 0);
 }
 
+TEST_CASE("compare hashes each table whole once the target has applied every change, before they are purged",
+          "[scenario]") {
+  ReplicationSetup setup("comparewhole", 1, kSampleSchema, kSampleTables);
+  // Applied deltas stay on the source, as in the seconds after the writes stop.
+  setup.WriteConfig(WithPurgeInterval(setup.DefaultConfig(), 86400000));
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec(kSampleRows, kDatabase);
+  setup.WaitEqual(60s);
+  setup.Source().Exec("ANALYZE", kDatabase);
+  REQUIRE(setup.Source().Query1("SELECT count(*) FROM pgtandem.d_1", kDatabase) != "0");
+
+  CompareRun clean = CompareJson(setup);
+  REQUIRE(clean.exit_code == 0);
+  REQUIRE(clean.report["equal"] == true);
+  size_t tables = clean.report["syncs"][0]["targets"][0]["tables"].size();
+  size_t whole = 0;
+  for (size_t at = clean.output.find("the whole table is equal"); at != std::string::npos;
+       at = clean.output.find("the whole table is equal", at + 1)) {
+    ++whole;
+  }
+  CHECK(whole == tables);
+  CHECK_THAT(clean.output, !Catch::Matchers::Contains("key range(s) compared"));
+
+  // A damaged table no longer sums equal as a whole, and falls back to its ranges.
+  setup.Target(0).Exec(kDamage, kDatabase);
+  CompareRun damaged = CompareJson(setup);
+  REQUIRE(damaged.exit_code == 1);
+  CHECK(Differences(damaged.report)["public.scratch"]["different"] == Keys({"id=12345"}));
+  CHECK(Differences(damaged.report)["public.gen"].empty());
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
 TEST_CASE("compare during a steady write load on a healthy pair reports no difference, ten runs in a row",
           "[scenario]") {
   uint64_t seed = TestSeed("compare under load");

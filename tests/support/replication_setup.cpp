@@ -153,6 +153,10 @@ std::string WithMaxRows(const std::string& config, long rows) {
   return Replaced(config, R"("max_rows": 500)", R"("max_rows": )" + std::to_string(rows));
 }
 
+std::string WithPurgeInterval(const std::string& config, long ms) {
+  return Replaced(config, R"("purge_interval_ms": 500)", R"("purge_interval_ms": )" + std::to_string(ms));
+}
+
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
   auto until = std::chrono::steady_clock::now() + duration;
   while (std::chrono::steady_clock::now() < until) {

@@ -76,6 +76,8 @@ class ReplicationSetup {
 std::string WithDaemonSettings(const std::string& config, const std::string& settings);
 // `config` (DefaultConfig() or derived from it) with batch.max_rows set to `rows` instead of the default 500.
 std::string WithMaxRows(const std::string& config, long rows);
+// `config` (DefaultConfig() or derived from it) with daemon.purge_interval_ms set to `ms` instead of 500.
+std::string WithPurgeInterval(const std::string& config, long ms);
 
 // Lets a load run for `duration` while checking that the daemon stays alive.
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration);

@@ -27,8 +27,8 @@ struct CandidateKeys {
 };
 
 // Compares one table between two nodes, querying both at once. When the
-// source holds no change of the table still queued, each node first counts
-// and hashes the whole table, and equal sums end there. Otherwise each node
+// target has applied every change of the table the source holds, each node
+// first counts and hashes the whole table, and equal sums end there. Otherwise each node
 // counts and hashes its own rows per primary-key range; ranges whose sums
 // differ are split and compared again, down to ranges small enough to list
 // (key, row hash) pairs, which pgtandem diffs. The nodes read at their own
@@ -36,7 +36,7 @@ struct CandidateKeys {
 // the candidates: RecheckKeys() tells them from real differences. `step`
 // says what it is doing, for a progress display.
 pg::Awaitable<CandidateKeys> FindCandidateKeys(pg::Connection& source, pg::Connection& target,
-                                               const CapturedTable& table, const KeyLayout& layout,
+                                               const std::string& sync, const CapturedTable& table, const KeyLayout& layout,
                                                const RowHash& hash, std::string& step, const Logger& log);
 
 }  // namespace pgtandem
