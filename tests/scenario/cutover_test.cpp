@@ -96,6 +96,9 @@ TEST_CASE("cutover refuses to call a target safe while it cannot catch up, and s
   // The daemon runs, but the target is stuck behind a lock: --max-wait ends it.
   auto lock = std::make_unique<TableLock>(setup.Target(0), kDatabase, "customers");
   ChildProcess daemon = setup.StartDaemon();
+  // Until it holds the sync's lock, cutover would find no daemon running it.
+  WaitUntil([&] { return daemon.Output().find("holds the sync's lock") != std::string::npos; }, 30s,
+            "the daemon to take the sync's lock");
   RunResult stuck = Pgtandem(setup, {"cutover", "--freeze", "--max-wait", "2"});
   REQUIRE(stuck.exit_code == 7);
   REQUIRE_THAT(stuck.output, Contains("has not applied every change within --max-wait 2 s"));
