@@ -74,6 +74,20 @@ pg::Awaitable<std::vector<bool>> ChangedSince(pg::Connection& source, const Capt
   co_return changed;
 }
 
+// Whether the target has applied every captured change of the table that
+// `snapshot` sees. Transactions that captured nothing here do not count, so
+// writes elsewhere on the source cannot keep this from ever holding.
+pg::Awaitable<bool> TargetHasApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
+                                     const CapturedTable& table, const std::string& snapshot) {
+  Progress progress = co_await ReadProgress(target, sync);
+  pg::Result pending = co_await source.Exec(
+      fmt::format("SELECT EXISTS (SELECT 1 FROM {} d WHERE {}) OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l "
+                  "WHERE l.table_id = {} AND {})",
+                  table.DeltaTable(), SnapshotWindow("d", "$2", "$1"), table.id, SnapshotWindow("l", "$2", "$1")),
+      snapshot, progress.applied_snapshot);
+  co_return !pending.GetBool(0, 0);
+}
+
 pg::Awaitable<bool> WaitApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
                                 const CapturedTable& table, const std::string& snapshot,
                                 std::chrono::steady_clock::time_point deadline) {
@@ -83,10 +97,6 @@ pg::Awaitable<bool> WaitApplied(pg::Connection& source, pg::Connection& target, 
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
     co_await Sleep(kPollInterval);
   }
-}
-
-std::string LockSql(std::string_view function) {
-  return fmt::format("SELECT pg_catalog.{}({}, {})", function, kPurgeLockClass, kPurgeLockObject);
 }
 
 // What one round read: each key's row on both nodes, and whether it changed after the source's snapshot.
@@ -104,7 +114,7 @@ pg::Awaitable<Round> ReadRound(pg::Connection& source, pg::Connection& target, c
                                std::chrono::steady_clock::time_point deadline) {
   Round round;
   // Taken before S, so no delta committed after S can be purged before it is looked for.
-  co_await source.Exec(LockSql("pg_advisory_lock_shared"));
+  co_await source.Exec(PurgeLockSql("pg_advisory_lock_shared"));
   co_await source.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   pg::Result current = co_await source.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
   round.snapshot = current.Get(0, 0);
@@ -119,7 +129,7 @@ pg::Awaitable<Round> ReadRound(pg::Connection& source, pg::Connection& target, c
     std::vector<bool> changed = co_await ChangedSince(source, table, layout, keys, round.snapshot);
     round.changed = std::move(changed);
   }
-  co_await source.Exec(LockSql("pg_advisory_unlock_shared"));
+  co_await source.Exec(PurgeLockSql("pg_advisory_unlock_shared"));
   co_return round;
 }
 
@@ -144,19 +154,6 @@ std::vector<KeyValue> Settle(std::vector<KeyValue>& keys, const Round& round, Se
 }
 
 }  // namespace
-
-// Transactions that captured nothing in the table do not count, so writes
-// elsewhere on the source cannot keep this from ever holding.
-pg::Awaitable<bool> TargetHasApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                                     const CapturedTable& table, const std::string& snapshot) {
-  Progress progress = co_await ReadProgress(target, sync);
-  pg::Result pending = co_await source.Exec(
-      fmt::format("SELECT EXISTS (SELECT 1 FROM {} d WHERE {}) OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l "
-                  "WHERE l.table_id = {} AND {})",
-                  table.DeltaTable(), SnapshotWindow("d", "$2", "$1"), table.id, SnapshotWindow("l", "$2", "$1")),
-      snapshot, progress.applied_snapshot);
-  co_return !pending.GetBool(0, 0);
-}
 
 pg::Awaitable<SettledKeys> RecheckKeys(pg::Connection& source, pg::Connection& target, const std::string& sync,
                                        const CapturedTable& table, const KeyLayout& layout, const RowHash& hash,

@@ -37,6 +37,10 @@ constexpr int kSlice = 50000;
 
 }  // namespace
 
+std::string PurgeLockSql(std::string_view function) {
+  return fmt::format("SELECT pg_catalog.{}({}, {})", function, kPurgeLockClass, kPurgeLockObject);
+}
+
 Purger::Purger(asio::any_io_executor strand, std::shared_ptr<const Config> config, std::string node, SyncGates gates)
     : strand_(strand),
       config_(std::move(config)),
@@ -55,8 +59,7 @@ void Purger::Stop() {
 pg::Awaitable<int64_t> Purger::PurgeOnce() {
   if (!connection_.Connected()) co_await connection_.Connect();
   // A session lock: released below, or with the connection, which Run() closes on any failure.
-  pg::Result locked = co_await connection_.Exec(
-      fmt::format("SELECT pg_catalog.pg_try_advisory_lock({}, {})", kPurgeLockClass, kPurgeLockObject));
+  pg::Result locked = co_await connection_.Exec(PurgeLockSql("pg_try_advisory_lock"));
   if (!locked.GetBool(0, 0)) {
     log_.Debug("a compare is checking recent deltas; purging in the next round");
     co_return 0;
@@ -90,8 +93,7 @@ pg::Awaitable<int64_t> Purger::PurgeOnce() {
       if (deleted.AffectedRows() < kSlice) break;
     }
   }
-  co_await connection_.Exec(
-      fmt::format("SELECT pg_catalog.pg_advisory_unlock({}, {})", kPurgeLockClass, kPurgeLockObject));
+  co_await connection_.Exec(PurgeLockSql("pg_advisory_unlock"));
   co_return purged;
 }
 

@@ -22,12 +22,6 @@ struct SettledKeys {
   bool target_stalled = false;       // the target did not apply the source's changes before the deadline
 };
 
-// Whether the target has applied every captured change of the table that
-// `snapshot` (a source snapshot, as text) sees: its progress,
-// pgtandem.progress, against the source's deltas and truncates.
-pg::Awaitable<bool> TargetHasApplied(pg::Connection& source, pg::Connection& target, const std::string& sync,
-                                     const CapturedTable& table, const std::string& snapshot);
-
 // Re-reads `keys` in rounds. Each round reads them on the source in a
 // snapshot S, waits until the target has applied every change of the table
 // that S sees (its progress, pgtandem.progress, against the source's deltas),

@@ -20,6 +20,9 @@ namespace pgtandem {
 inline constexpr int kPurgeLockClass = 0x70677464;  // "pgtd"
 inline constexpr int kPurgeLockObject = 1;
 
+// The statement calling `function` (pg_advisory_lock_shared, pg_try_advisory_lock, ...) on that lock.
+std::string PurgeLockSql(std::string_view function);
+
 // Purges only while this daemon is active for at least one sync of the source
 // (`gates`): a standby leaves it to the active daemon.
 class Purger {

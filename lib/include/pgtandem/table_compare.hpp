@@ -26,15 +26,17 @@ struct CandidateKeys {
   bool complete = true;  // false: kMaxKeysPerTable reached, more keys may differ
 };
 
-// Compares one table between two nodes, querying both at once. When the
-// target has applied every change of the table the source holds, each node
-// first counts and hashes the whole table, and equal sums end there. Otherwise each node
-// counts and hashes its own rows per primary-key range; ranges whose sums
-// differ are split and compared again, down to ranges small enough to list
-// (key, row hash) pairs, which pgtandem diffs. The nodes read at their own
-// moments, so keys whose change is still on its way to the target are among
-// the candidates: RecheckKeys() tells them from real differences. `step`
-// says what it is doing, for a progress display.
+// Compares one table between two nodes, querying both at once. First each
+// node counts and hashes the whole table in a snapshot of its own, the
+// target's taken first; the rows of the keys changed since the target's
+// progress (at most 50,000) are taken out of both sums and listed as
+// (key, row hash) pairs, and equal sums end there. Otherwise each node counts
+// and hashes its own rows per primary-key range; ranges whose sums differ are
+// split and compared again, down to ranges small enough to list (key, row
+// hash) pairs, which pgtandem diffs. The nodes read at their own moments, so
+// keys whose change is still on its way to the target are among the
+// candidates: RecheckKeys() tells them from real differences. `step` says
+// what it is doing, for a progress display.
 pg::Awaitable<CandidateKeys> FindCandidateKeys(pg::Connection& source, pg::Connection& target,
                                                const std::string& sync, const CapturedTable& table, const KeyLayout& layout,
                                                const RowHash& hash, std::string& step, const Logger& log);
