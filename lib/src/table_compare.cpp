@@ -215,10 +215,12 @@ pg::Awaitable<void> RangeComparison::TakeOut(const std::vector<KeyValue>& keys, 
 // group in.
 pg::Awaitable<bool> RangeComparison::WholeTableEqual() {
   step_ = "counting and hashing all rows";
+  // Held from before the target's snapshot until the changed keys are read:
+  // a purge in between could delete deltas that the target's progress does
+  // not cover yet, once the daemon has applied them.
+  co_await source_.Exec(PurgeLockSql("pg_advisory_lock_shared"));
   co_await target_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   Progress progress = co_await ReadProgress(target_, sync_);
-  // Held until the changed keys are read: purging deletes deltas the target has applied.
-  co_await source_.Exec(PurgeLockSql("pg_advisory_lock_shared"));
   co_await source_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   std::string sql = fmt::format("SELECT pg_catalog.count(*), coalesce(pg_catalog.sum({}), 0)::text FROM {} t",
                                 hash_.Expr("t"), table_.Target());
