@@ -217,4 +217,44 @@ TEST_CASE("compare during a steady write load on a healthy pair reports no diffe
   REQUIRE(daemon.Wait(30s) == 0);
 }
 
+TEST_CASE("compare during a steady write load reports exactly the keys damaged on the target", "[scenario]") {
+  uint64_t seed = TestSeed("compare damage under load");
+  ReplicationSetup setup("comparedamageload", 1, kSampleSchema, kSampleTables);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec(kSampleRows, kDatabase);
+  setup.WaitEqual(60s);
+  RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 2);
+  WaitUntil([&] { return load.Committed() > 20; }, 10s, "the workload to get going");
+  // Customers above 400 and below 1 are keys the load never writes.
+  setup.Target(0).Exec(R"sql(
+SET session_replication_role = replica;
+UPDATE customers SET balance = balance + 1 WHERE id = 450;
+DELETE FROM customers WHERE id = 460;
+INSERT INTO customers (id, name) VALUES (-5, 'only on the target');
+)sql", kDatabase);
+  int64_t before = load.Committed();
+  CompareRun damaged = CompareJson(setup);
+  INFO(damaged.output);
+  REQUIRE(damaged.exit_code == 1);
+  auto found = Differences(damaged.report);
+  CHECK(found["public.customers"]["different"] == Keys({"id=450"}));
+  CHECK(found["public.customers"]["missing"] == Keys({"id=460"}));
+  CHECK(found["public.customers"]["extra"] == Keys({"id=-5"}));
+  found.erase("public.customers");
+  for (const auto& [table, kinds] : found) {
+    INFO(table);
+    CHECK(kinds.empty());
+  }
+  CHECK(load.Committed() > before);
+
+  RunResult repaired = setup.Pgtandem({"repair"});
+  INFO(repaired.output);
+  REQUIRE(repaired.exit_code == 0);
+  load.Stop();
+  setup.WaitEqual(60s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
 }  // namespace pgtandem::test
