@@ -117,8 +117,8 @@ pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, cons
   // the window open only for a segment with an end: so it gets one even
   // when the window ends there too.
   bool split = segment.deltas >= budget;
-  bool inserts_checked = !rows_newer && segment.from.txid == 0 && !split;
-  segment.recopy = co_await WorthRecopy(segment, window, cap, inserts_checked);
+  segment.inserts_checked = !rows_newer && segment.from.txid == 0 && !split;
+  segment.recopy = co_await WorthRecopy(segment, window, cap);
   if (split) {
     // A recopy takes the rest of the window, past the budget: its cost is the table's size, whatever the count.
     int64_t offset = segment.recopy ? 0 : budget - 1;
@@ -142,14 +142,13 @@ pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, cons
 // copy is cheaper, however many of them hit the same keys. It is weighed
 // once per window, at the table's first piece: a window counted past the cap
 // is counted whole then, once, not again at every piece.
-pg::Awaitable<bool> BatchReader::WorthRecopy(Segment& segment, const std::string& window, int64_t cap,
-                                             bool inserts_checked) {
+pg::Awaitable<bool> BatchReader::WorthRecopy(Segment& segment, const std::string& window, int64_t cap) {
   bool counted_whole = segment.deltas < cap;
   if (recopy_percent_ == 0 || segment.from.txid != 0 || (counted_whole && segment.deltas < kRecopyMinDeltas)) {
     co_return false;
   }
   // A row written on the target in the way of a key the source inserted is found only key by key.
-  if (inserts_checked && segment.inserted > 0) co_return false;
+  if (segment.inserts_checked && segment.inserted > 0) co_return false;
   pg::Result estimate = co_await source_.Exec(fmt::format(
       "SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint FROM pg_catalog.pg_class c WHERE c.oid = {0} "
       "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree({0}::oid::regclass) WHERE isleaf)",
@@ -185,7 +184,6 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
   for (const CapturedTable* table : pending) {
     Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget, rows_newer);
     budget -= segment.deltas;
-    segment.inserts_checked = !rows_newer && segment.from.txid == 0 && !segment.to;
     batch.segments.push_back(std::move(segment));
     if (budget <= 0) break;
   }

@@ -143,11 +143,9 @@ void RangeComparison::AddCandidate(KeyValue key) {
 // applied snapshot `applied` does not; nothing when there are more than
 // kMaxChangedKeys: the table's key ranges are compared instead.
 pg::Awaitable<std::optional<std::vector<KeyValue>>> RangeComparison::ChangedKeys(const std::string& applied) {
-  std::vector<std::string> columns;
-  for (const auto& name : layout_.Names()) columns.push_back(QuoteIdent(name));
   pg::Result changed = co_await source_.Exec(
       fmt::format("SELECT {} FROM (SELECT DISTINCT {} FROM {} WHERE {} LIMIT {}) d", layout_.TextColumns("d"),
-                  fmt::join(columns, ", "), table_.DeltaTable(), kNotApplied, kMaxChangedKeys + 1),
+                  QuotedList(layout_.Names()), table_.DeltaTable(), kNotApplied, kMaxChangedKeys + 1),
       applied);
   if (changed.Rows() > kMaxChangedKeys) {
     log_.Debug("table {}: more than {} keys changed since the target's progress", table_.name.Display(),
@@ -176,14 +174,12 @@ pg::Awaitable<bool> RangeComparison::TruncatedSince(const std::string& applied) 
 // open snapshot, and files as candidates those that differ between the nodes.
 pg::Awaitable<void> RangeComparison::TakeOut(const std::vector<KeyValue>& keys, Sums& on_source, Sums& on_target) {
   int first = static_cast<int>(layout_.Columns().size()) + 1;
-  std::vector<std::string> columns;
-  for (const auto& name : layout_.Names()) columns.push_back("t." + QuoteIdent(name));
   // Every row carries what remains of the node's totals.
   std::string sql = fmt::format(
       "SELECT {0}, h.hash, ${1}::int8 - pg_catalog.count(*) OVER (), "
       "(${2}::numeric - pg_catalog.sum(h.hash) OVER ())::text "
       "FROM {3} t CROSS JOIN LATERAL (SELECT {4} AS hash) h WHERE ({5}) IN (SELECT {6} FROM {7})",
-      layout_.TextColumns("t"), first, first + 1, table_.Target(), hash_.Expr("t"), fmt::join(columns, ", "),
+      layout_.TextColumns("t"), first, first + 1, table_.Target(), hash_.Expr("t"), QuotedList(layout_.Names(), "t."),
       layout_.KeyCasts(), layout_.KeysFrom(1));
   auto params = [&](const Sums& sums) {
     pg::Params all = layout_.KeyParams(keys);

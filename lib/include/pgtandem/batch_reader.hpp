@@ -71,7 +71,7 @@ class BatchReader {
   pg::Awaitable<Segment> ReadSegment(const CapturedTable& table, const std::string& applied, const std::string& end,
                                      const Position& from, int64_t budget, bool rows_newer);
   pg::Awaitable<void> CountDeltas(Segment& segment, const std::string& window, int64_t cap);
-  pg::Awaitable<bool> WorthRecopy(Segment& segment, const std::string& window, int64_t cap, bool inserts_checked);
+  pg::Awaitable<bool> WorthRecopy(Segment& segment, const std::string& window, int64_t cap);
 
   pg::Connection& source_;
   const std::vector<CapturedTable>& tables_;
