@@ -13,6 +13,8 @@ int Run(const Config& config, const ParsedArgs& args) {
   if (auto ms = args.Number("--lock-timeout", 10, 600000)) options.lock_timeout = std::chrono::milliseconds(*ms);
   if (auto n = args.Number("--max-attempts", 1, 1000)) options.max_attempts = static_cast<int>(*n);
   for (const SyncConfig* sync : config.SelectSyncs(args.Value("--sync"))) {
+    options.method = config.Node(sync->source).capture;
+    options.library = config.Node(sync->source).capture_library;
     Logger log(LogContext{sync->name, sync->source, "source", ""});
     auto report = RunBlocking<InstallReport>([&](boost::asio::any_io_executor ex) -> pg::Awaitable<InstallReport> {
       pg::Connection source(ex, sync->source, pg::Side::kSource, config.Node(sync->source).dsn,

@@ -160,9 +160,14 @@ END
 $fn$;
 
 -- Starts capture for one table with a primary key; returns its id. Idempotent.
-CREATE OR REPLACE FUNCTION pgtandem.capture_table(rel regclass) RETURNS integer
+-- With c_capture the row trigger runs pgtandem.capture_row(), the C trigger
+-- the installer has created; otherwise a PL/pgSQL function of the table's
+-- own. Either writes the same deltas; a reinstall switches between them.
+DROP FUNCTION IF EXISTS pgtandem.capture_table(regclass);
+CREATE OR REPLACE FUNCTION pgtandem.capture_table(rel regclass, c_capture boolean) RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
+    v_trigger_function text;
     v_id integer;
     v_keys text[];
     v_types text[];
@@ -249,7 +254,8 @@ BEGIN
     -- lock at commit, and a transaction-local setting remembers it was sent
     -- (a rolled-back savepoint forgets both). A busy source can turn it off
     -- with pgtandem.notify = off and rely on daemon.poll_interval_ms.
-    EXECUTE pg_catalog.format($body$
+    IF NOT c_capture THEN
+        EXECUTE pg_catalog.format($body$
 CREATE OR REPLACE FUNCTION pgtandem.%1$I() RETURNS trigger LANGUAGE plpgsql AS $capture$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -271,13 +277,24 @@ BEGIN
     RETURN NULL;
 END
 $capture$$body$, v_function, v_delta, v_list, v_new, v_old);
+    END IF;
 
     -- On a partitioned table the row trigger is cloned onto every partition,
-    -- present and future, so a row moving between partitions is seen.
+    -- present and future, so a row moving between partitions is seen. The
+    -- table is locked, so no write falls between the drop and the create.
+    v_trigger_function := CASE WHEN c_capture THEN 'capture_row' ELSE v_function END;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+                WHERE t.tgrelid = rel AND t.tgname = 'pgtandem_capture' AND p.proname <> v_trigger_function) THEN
+        EXECUTE pg_catalog.format('DROP TRIGGER pgtandem_capture ON %s', rel);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'pgtandem_capture') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER pgtandem_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-            'FOR EACH ROW EXECUTE FUNCTION pgtandem.%I()', rel, v_function);
+            'FOR EACH ROW EXECUTE FUNCTION pgtandem.%I(%s)', rel, v_trigger_function,
+            CASE WHEN c_capture THEN pg_catalog.quote_literal(v_delta) ELSE '' END);
+    END IF;
+    IF c_capture THEN
+        EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS pgtandem.%I()', v_function);
     END IF;
     FOR v_part IN SELECT relid FROM pg_catalog.pg_partition_tree(rel) LOOP
         PERFORM pgtandem.add_truncate_trigger(v_part, v_id);

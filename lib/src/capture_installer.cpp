@@ -6,6 +6,7 @@
 #include "pgtandem/async.hpp"
 #include "pgtandem/backoff.hpp"
 #include "pgtandem/catalog.hpp"
+#include "pgtandem/identifier.hpp"
 #include "pgtandem/sql_text.hpp"
 
 namespace pgtandem {
@@ -34,6 +35,28 @@ pg::Awaitable<void> CheckCanBeSource(pg::Connection& source) {
   }
 }
 
+// The C trigger function, unless it is there already for the same module:
+// LANGUAGE c needs a superuser even for CREATE OR REPLACE.
+pg::Awaitable<void> CreateCaptureFunction(pg::Connection& source, const std::string& library) {
+  pg::Result existing = co_await source.Exec(
+      "SELECT probin FROM pg_catalog.pg_proc WHERE oid = pg_catalog.to_regprocedure('pgtandem.capture_row()')");
+  if (existing.Rows() > 0 && existing.Get(0, 0) == library) co_return;
+  try {
+    co_await source.Exec(fmt::format("CREATE OR REPLACE FUNCTION pgtandem.capture_row() RETURNS trigger "
+                                     "LANGUAGE c AS {}, 'capture_row'", QuoteLiteral(library)));
+  } catch (const Error& e) {
+    const std::string fix =
+        e.SqlState() == "42501"
+            ? "creating a C function needs a superuser: run \"pgtandem install\" once as one, or set the node's "
+              "\"capture\" to \"plpgsql\""
+            : "install the module on the source's host (the pgtandem package puts it in PostgreSQL's library "
+              "directory), point the node's \"capture_library\" at it, or set its \"capture\" to \"plpgsql\"";
+    throw Error(ErrorKind::kState, fmt::format("{}. The C capture trigger could not be created from {}, and nothing "
+                                               "was installed: {}", e.what(), library, fix),
+                e.SqlState());
+  }
+}
+
 // Runs the whole install in one transaction; `current` names the table being locked.
 pg::Awaitable<InstallReport> InstallOnce(pg::Connection& source, const SyncConfig& sync,
                                          const InstallOptions& options, std::string& current) {
@@ -41,13 +64,15 @@ pg::Awaitable<InstallReport> InstallOnce(pg::Connection& source, const SyncConfi
   co_await source.Exec(fmt::format("SET LOCAL lock_timeout = {}", options.lock_timeout.count()));
   std::vector<TableName> tables = co_await SelectTables(source, sync);
   co_await source.Exec(sql::k_source_schema);
+  const bool c_capture = options.method == CaptureMethod::kC;
+  if (c_capture) co_await CreateCaptureFunction(source, options.library);
   InstallReport report;
   for (const auto& table : tables) {
     current = table.Quoted();
     pg::Result known = co_await source.Exec("SELECT 1 FROM pgtandem.captured_table WHERE relid = $1::regclass", current);
     co_await source.Exec(fmt::format("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", current));
-    co_await source.Exec("INSERT INTO pgtandem.sync_table (sync, table_id) SELECT $1, pgtandem.capture_table($2::regclass) "
-        "ON CONFLICT DO NOTHING", sync.name, current);
+    co_await source.Exec("INSERT INTO pgtandem.sync_table (sync, table_id) SELECT $1, pgtandem.capture_table($2::regclass, $3) "
+        "ON CONFLICT DO NOTHING", sync.name, current, std::string(c_capture ? "true" : "false"));
     (known.Rows() > 0 ? report.existing : report.added).push_back(table.Display());
   }
   co_await source.Exec("COMMIT");

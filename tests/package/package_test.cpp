@@ -225,13 +225,14 @@ TEST_CASE("systemd-analyze verify accepts the unit, with its binary and man page
   }
 }
 
-TEST_CASE("The Debian package holds the binary, unit, example configs, man page and maintainer scripts") {
+TEST_CASE("The Debian package holds the binary, unit, example configs, man page, capture module and maintainer scripts") {
   TempDir dir("deb");
   const fs::path deb = BuildPackage(dir.Path());
 
   // Exactly these files, all root's: nothing missing, nothing stray, no conffile.
   const std::map<std::string, std::string> expected = {
       {"./usr/bin/pgtandem", "-rwxr-xr-x root/root"},
+      {"./usr/lib/postgresql/15/lib/pgtandem_capture.so", "-rw-r--r-- root/root"},
       {"./lib/systemd/system/pgtandem.service", "-rw-r--r-- root/root"},
       {"./etc/pgtandem/pgtandem.example.json", "-rw-r--r-- root/root"},
       {"./etc/pgtandem/pgtandem.minimal.json", "-rw-r--r-- root/root"},

@@ -51,7 +51,7 @@ std::string ReplicationSetup::DefaultConfig() const {
   }
   // Short intervals and retries keep the tests fast; a small batch makes big
   // transactions span several batches, so resuming inside a window is exercised.
-  return fmt::format(R"({{
+  std::string config = fmt::format(R"({{
   "nodes": {{ {} }},
   "syncs": [ {{ "name": "app", "source": "source", "targets": [{}], "tables": {} }} ],
   "batch": {{ "max_rows": 500 }},
@@ -59,6 +59,8 @@ std::string ReplicationSetup::DefaultConfig() const {
                "retry_max_ms": 1000, "connect_timeout_s": 2 }},
   "log": {{ "level": "debug" }} {}
 }})", nodes, names, tables_json_, extra_json_);
+  const char* capture = std::getenv("PGTANDEM_TEST_CAPTURE");
+  return capture != nullptr && std::string_view(capture) == "c" ? WithCCapture(config) : config;
 }
 
 void ReplicationSetup::ReplaceTarget(int i, std::unique_ptr<PgCluster> cluster) {
@@ -170,6 +172,19 @@ long ReplicationSetup::AppliedBatches(int target) {
   if (Target(target).Query1("SELECT to_regclass('pgtandem.progress') IS NOT NULL", kDatabase) != "t") return 0;
   std::string value = Target(target).Query1("SELECT batches FROM pgtandem.progress WHERE sync = 'app'", kDatabase);
   return value.empty() ? 0 : std::stol(value);
+}
+
+std::string CaptureModulePath() { return PGTANDEM_CAPTURE_MODULE_PATH; }
+
+std::string WithCCapture(const std::string& config) {
+  if (config.find(R"("capture": "c")") != std::string::npos) return config;
+  const std::string node = R"("source": { "dsn": )";
+  const size_t start = config.find(node);
+  const size_t end = start == std::string::npos ? start : config.find(" }", start);
+  if (end == std::string::npos) throw std::invalid_argument("WithCCapture: no source node in the config");
+  std::string out = config;
+  out.insert(end, fmt::format(R"(, "capture": "c", "capture_library": "{}")", CaptureModulePath()));
+  return out;
 }
 
 }  // namespace pgtandem::test

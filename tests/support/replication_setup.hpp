@@ -78,6 +78,13 @@ std::string WithDaemonSettings(const std::string& config, const std::string& set
 std::string WithMaxRows(const std::string& config, long rows);
 // `config` (DefaultConfig() or derived from it) with daemon.purge_interval_ms set to `ms` instead of 500.
 std::string WithPurgeInterval(const std::string& config, long ms);
+// The C capture module built with the tests (sql/pgtandem_capture.c).
+std::string CaptureModulePath();
+// `config` (DefaultConfig() or derived from it) with the source node capturing
+// through the C trigger of CaptureModulePath(). DefaultConfig() itself does so
+// when the environment has PGTANDEM_TEST_CAPTURE=c, which runs the whole suite
+// on the C capture.
+std::string WithCCapture(const std::string& config);
 
 // Lets a load run for `duration` while checking that the daemon stays alive.
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration);

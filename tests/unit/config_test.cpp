@@ -208,6 +208,27 @@ TEST_CASE("Config rejects wrong types naming the path and the expected and found
                       Catch::Contains("the top level must be a JSON object, found an array"));
 }
 
+TEST_CASE("Config takes a node's capture method and the C module's path, and refuses anything else") {
+  Json json = Minimal();
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kPlpgsql);
+  json["nodes"]["old"]["capture"] = "c";
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kC);
+  REQUIRE(Parse(json).Node("old").capture_library == "$libdir/pgtandem_capture");
+  json["nodes"]["old"]["capture_library"] = "/opt/pg/lib/pgtandem_capture.so";
+  REQUIRE(Parse(json).Node("old").capture_library == "/opt/pg/lib/pgtandem_capture.so");
+  json["nodes"]["old"]["capture_library"] = "";
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture_library is empty"));
+  json["nodes"]["old"]["capture"] = "plpgsql";
+  json["nodes"]["old"]["capture_library"] = "/opt/pg/lib/pgtandem_capture.so";
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("only the C capture loads it") &&
+                                       Catch::Contains("add \"capture\": \"c\" to node 'old'"));
+  json = Minimal();
+  json["nodes"]["old"]["capture"] = "plpgsq";
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture is 'plpgsq' (did you mean 'plpgsql'?)"));
+  json["nodes"]["old"]["capture"] = true;
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture must be \"plpgsql\" or \"c\""));
+}
+
 TEST_CASE("Config rejects unknown keys anywhere and suggests the nearest") {
   Json json = Minimal();
   json["syncs"][0]["tabels"] = Json::array({"public.x"});

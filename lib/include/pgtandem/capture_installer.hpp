@@ -16,6 +16,9 @@ struct InstallOptions {
   // arrives meanwhile queues behind it: wait briefly, release, retry later.
   std::chrono::milliseconds lock_timeout{2000};
   int max_attempts = 20;
+  // The source node's capture method and, for the C trigger, its module.
+  CaptureMethod method = CaptureMethod::kPlpgsql;
+  std::string library;
 };
 
 struct InstallReport {

@@ -15,9 +15,17 @@
 namespace pgtandem {
 
 // A database pgtandem connects to, as source or target.
+// How a source captures changes: PL/pgSQL triggers work on any PostgreSQL,
+// managed ones included; the C trigger (sql/pgtandem_capture.c) costs the
+// writers less but needs the module on the server and a superuser to install.
+enum class CaptureMethod { kPlpgsql, kC };
+
 struct NodeConfig {
   std::string name;
   Dsn dsn;
+  CaptureMethod capture = CaptureMethod::kPlpgsql;
+  // What CREATE FUNCTION ... LANGUAGE c names for capture "c".
+  std::string capture_library = "$libdir/pgtandem_capture";
 };
 
 // Replicates the selected tables and sequences of one source node to targets.
