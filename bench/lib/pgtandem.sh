@@ -3,9 +3,12 @@
 #
 #   pgt_config DB           writes $BENCH_DIR/pgt-DB.json: one sync "bench",
 #                           src.DB -> dst.DB, tables public.pgbench_* and
-#                           public.bench_marker; daemon defaults, log level info
-#   pgt_reset DB [install]  uninstall on source and target (capture and the
-#                           target's progress gone); with "install", install again
+#                           public.bench_marker; daemon defaults, log level info;
+#                           and pgt-DB-c.json, the same with the C capture
+#   pgt_reset DB [install|install-c]
+#                           uninstall on source and target (capture and the
+#                           target's progress gone); with "install", install
+#                           again (PL/pgSQL capture), "install-c" with the C one
 #   pgt_start DB            starts `pgtandem run`; sets PGT_PID, PGT_T0
 #   pgt_stop                SIGTERM, wait; a second SIGTERM, then SIGKILL, if it hangs
 #   pgt_hwm_kib             VmHWM of the running daemon
@@ -24,11 +27,17 @@ pgt() {
 
 pgt_config() {
   local db=$1
-  cat >"$BENCH_DIR/pgt-$db.json" <<EOF
+  _pgt_config_file "$db" '' >"$BENCH_DIR/pgt-$db.json"
+  _pgt_config_file "$db" ", \"capture\": \"c\", \"capture_library\": \"$PGTANDEM_CAPTURE\"" >"$BENCH_DIR/pgt-$db-c.json"
+}
+
+_pgt_config_file() {
+  local db=$1 capture=$2
+  cat <<EOF
 {
   // bench/run: one sync over the pgbench tables and the lag markers.
   "nodes": {
-    "src": { "dsn": "$(dsn src "$db")" },
+    "src": { "dsn": "$(dsn src "$db")"$capture },
     "dst": { "dsn": "$(dsn dst "$db")" }
   },
   "syncs": [
@@ -46,7 +55,10 @@ pgt_reset() {
   {
     pgt "$db" uninstall &&
       pgt "$db" uninstall --node dst &&
-      if [[ $install == install ]]; then pgt "$db" install; fi
+      case $install in
+        install) pgt "$db" install ;;
+        install-c) "$PGTANDEM" --config "$BENCH_DIR/pgt-$db-c.json" install ;;
+      esac
   } >>"$BENCH_DIR/pgtandem-cli.log" 2>&1 || {
     echo "bench: pgtandem install/uninstall failed on $db; last lines of its log:" >&2
     tail -n 20 "$BENCH_DIR/pgtandem-cli.log" >&2

@@ -77,9 +77,10 @@ sub target {
 }
 
 # ---------------------------------------------------------------- 1. overhead
-my @conditions = qw(none pgtandem-stopped pgtandem-running bucardo-stopped bucardo-running);
+my @conditions = qw(none pgtandem-stopped pgtandem-running pgtandem_c-stopped bucardo-stopped bucardo-running);
 my %label = ('none' => 'no capture', 'pgtandem-stopped' => 'pgtandem capture, daemon stopped',
              'pgtandem-running' => 'pgtandem capture, daemon running',
+             'pgtandem_c-stopped' => 'pgtandem C capture, daemon stopped',
              'bucardo-stopped' => 'Bucardo triggers, daemon stopped',
              'bucardo-running' => 'Bucardo triggers, daemon running');
 my %overhead;
@@ -101,6 +102,8 @@ for my $c (@conditions) {
 noise_line('overhead');
 for my $state (qw(stopped running)) {
   target("source TPS with pgtandem capture / without, daemon $state", $overhead{"pgtandem-$state"}{ratio}, '>=', 0.90);
+  target("source TPS with pgtandem C capture / without, daemon $state", $overhead{"pgtandem_c-$state"}{ratio}, '>=', 0.90)
+    if $state eq 'stopped';
 }
 
 # ---------------------------------------------------------------- 2. catch-up
@@ -161,7 +164,23 @@ if (3 <= keys %spr && $spr{1000000}) {
 } else {
   $lin_note = 'needs the 100k, 1M and 5M backlogs (full run)';
 }
+# The physical limit judged the same way: a fixed start-up cost weighs on
+# small backlogs even for a bare COPY.
+my %copy_spr = map { $_ => $catchup{$_}{copy}{median_s} / $_ }
+               grep { $catchup{$_}{copy} && defined $catchup{$_}{copy}{median_s} } @sizes;
+my $copy_dev;
+if (3 <= keys %copy_spr && $copy_spr{1000000}) {
+  for my $rows (keys %copy_spr) {
+    my $d = abs($copy_spr{$rows} / $copy_spr{1000000} - 1);
+    $copy_dev = $d if !defined $copy_dev || $d > $copy_dev;
+  }
+  printf "bare COPY seconds per row: %s; largest deviation from the 1M figure: %.1f %%\n",
+    join(', ', map { sprintf('%s: %.2f us', $_, $copy_spr{$_} * 1e6) } sort { $a <=> $b } keys %copy_spr),
+    100 * $copy_dev;
+}
 $out{catchup} = {sizes => \@sizes, by_rows => \%catchup,
+                 copy_us_per_row => {map { $_ => round($copy_spr{$_} * 1e6, 3) } keys %copy_spr},
+                 copy_linearity_max_deviation => round($copy_dev, 4),
                  ratios_at_rows => $ref, ratios => {map { $_ => round($ratios{$_}, 3) } keys %ratios},
                  pgtandem_us_per_row => {map { $_ => round($spr{$_} * 1e6, 3) } keys %spr},
                  linearity_max_deviation => round($dev, 4), note_5m => $meta->{note_5m}};

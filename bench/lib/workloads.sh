@@ -4,7 +4,8 @@
 #
 #   w_overhead REPS SECONDS      1. pgbench TPS on the source: no capture,
 #                                   each tool's triggers with its daemon
-#                                   stopped and running
+#                                   stopped and running, and pgtandem's C
+#                                   capture with its daemon stopped
 #   w_catchup REPS SIZES...      2. + 4. catch-up time of a backlog, the bare
 #                                   COPY limit, and the daemons' peak RSS
 #   w_lag REPS SECONDS           3. marker lag under pgbench -R 200
@@ -54,13 +55,14 @@ _tool_stop() {
 # 1. Source overhead.
 
 # One pgbench run under CONDITION (none, pgtandem-stopped, pgtandem-running,
-# bucardo-stopped, bucardo-running); records its TPS.
+# pgtandem_c-stopped, bucardo-stopped, bucardo-running); records its TPS.
 _overhead_run() {
   local condition=$1 rep=$2 seconds=$3
   local tool=${condition%-*} state=${condition#*-} db
   case $tool in
     none) db=bench_pgt; pgt_reset bench_pgt ;;
     pgtandem) db=bench_pgt; pgt_reset bench_pgt install ;;
+    pgtandem_c) db=bench_pgt; pgt_reset bench_pgt install-c ;;
     bucardo) db=bench_buc; buc_reset bench_buc ;;
   esac || return 1
   sql src "$db" -c "VACUUM ANALYZE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history"
@@ -100,6 +102,8 @@ w_overhead() {
         _overhead_run "$group-running" "$rep" "$seconds"
         _overhead_run "$group-stopped" "$rep" "$seconds"
       fi
+      # pgtandem's C capture, between its PL/pgSQL runs and the next group.
+      if [[ $group == pgtandem ]]; then _overhead_run pgtandem_c-stopped "$rep" "$seconds"; fi
     done
   done
   pgt_reset bench_pgt
