@@ -14,12 +14,12 @@
 
 namespace pgtandem {
 
-// A database pgtandem connects to, as source or target.
 // How a source captures changes: PL/pgSQL triggers work on any PostgreSQL,
 // managed ones included; the C trigger (sql/pgtandem_capture.c) costs the
 // writers less but needs the module on the server and a superuser to install.
 enum class CaptureMethod { kPlpgsql, kC };
 
+// A database pgtandem connects to, as source or target.
 struct NodeConfig {
   std::string name;
   Dsn dsn;
