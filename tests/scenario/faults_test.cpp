@@ -47,6 +47,11 @@ nlohmann::json TargetStatusJson(ReplicationSetup& setup) {
 TEST_CASE("the source restarted (fast and immediate) while a batch is read, under load, ends equal", "[scenario]") {
   uint64_t seed = TestSeed("source restart");
   ReplicationSetup setup("srcrestart", 1, kSampleSchema, kSampleTables);
+  // The harness runs with synchronous_commit off: an immediate shutdown could
+  // then lose commits the daemon had already read and applied, a loss of the
+  // source's own that no replica can undo.
+  setup.Source().Exec("ALTER SYSTEM SET synchronous_commit = on");
+  setup.Source().Exec("SELECT pg_reload_conf()");
   setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   RandomWorkload load(setup.Source().Dsn(kDatabase), seed, 4, true, true);
