@@ -5,6 +5,7 @@
 #                           src.DB -> dst.DB, tables public.pgbench_* and
 #                           public.bench_marker; daemon defaults, log level info;
 #                           and pgt-DB-c.json, the same with the C capture
+#                           (when bench/run found the module)
 #   pgt_reset DB [install|install-c]
 #                           uninstall on source and target (capture and the
 #                           target's progress gone); with "install", install
@@ -28,7 +29,9 @@ pgt() {
 pgt_config() {
   local db=$1
   _pgt_config_file "$db" '' >"$BENCH_DIR/pgt-$db.json"
-  _pgt_config_file "$db" ", \"capture\": \"c\", \"capture_library\": \"$PGTANDEM_CAPTURE\"" >"$BENCH_DIR/pgt-$db-c.json"
+  if [[ -n $PGTANDEM_CAPTURE ]]; then
+    _pgt_config_file "$db" ", \"capture\": \"c\", \"capture_library\": \"$PGTANDEM_CAPTURE\"" >"$BENCH_DIR/pgt-$db-c.json"
+  fi
 }
 
 _pgt_config_file() {

@@ -103,7 +103,7 @@ w_overhead() {
         _overhead_run "$group-stopped" "$rep" "$seconds"
       fi
       # pgtandem's C capture, between its PL/pgSQL runs and the next group.
-      if [[ $group == pgtandem ]]; then _overhead_run pgtandem_c-stopped "$rep" "$seconds"; fi
+      if [[ $group == pgtandem && -n $PGTANDEM_CAPTURE ]]; then _overhead_run pgtandem_c-stopped "$rep" "$seconds"; fi
     done
   done
   pgt_reset bench_pgt
