@@ -147,42 +147,32 @@ printf "pgtandem at %s: %s x Bucardo's rate, %s x the bare COPY rate\n", $at,
 target("catch-up rate at $at: pgtandem / Bucardo", $ratios{pgtandem_vs_bucardo}, '>=', 10);
 target("catch-up rate at $at: pgtandem / bare COPY", $ratios{pgtandem_vs_copy}, '>=', 0.5);
 
-# Linearity: seconds per row at each size, against the 1M figure.
-my %spr;
-for my $rows (@sizes) {
-  my $c = $catchup{$rows}{pgtandem} or next;
-  $spr{$rows} = $c->{median_s} / $rows if defined $c->{median_s};
-}
-my ($dev, $lin_note);
-if (3 <= keys %spr && $spr{1000000}) {
+# Linearity: seconds per row at each size, against the 1M figure; the bare
+# COPY, the physical limit, is judged the same way for reference (a fixed
+# start-up cost weighs on small backlogs even there). Returns the seconds per
+# row by size and the largest deviation (undef without 3 sizes and 1M).
+sub linearity {
+  my ($tool, $name) = @_;
+  my %spr = map { $_ => $catchup{$_}{$tool}{median_s} / $_ }
+            grep { $catchup{$_}{$tool} && defined $catchup{$_}{$tool}{median_s} } @sizes;
+  return (\%spr, undef) unless 3 <= keys %spr && $spr{1000000};
+  my $dev;
   for my $rows (keys %spr) {
     my $d = abs($spr{$rows} / $spr{1000000} - 1);
     $dev = $d if !defined $dev || $d > $dev;
   }
-  printf "pgtandem seconds per row: %s; largest deviation from the 1M figure: %.1f %%\n",
+  printf "%s seconds per row: %s; largest deviation from the 1M figure: %.1f %%\n", $name,
     join(', ', map { sprintf('%s: %.2f us', $_, $spr{$_} * 1e6) } sort { $a <=> $b } keys %spr), 100 * $dev;
-} else {
-  $lin_note = 'needs the 100k, 1M and 5M backlogs (full run)';
+  return (\%spr, $dev);
 }
-# The physical limit judged the same way: a fixed start-up cost weighs on
-# small backlogs even for a bare COPY.
-my %copy_spr = map { $_ => $catchup{$_}{copy}{median_s} / $_ }
-               grep { $catchup{$_}{copy} && defined $catchup{$_}{copy}{median_s} } @sizes;
-my $copy_dev;
-if (3 <= keys %copy_spr && $copy_spr{1000000}) {
-  for my $rows (keys %copy_spr) {
-    my $d = abs($copy_spr{$rows} / $copy_spr{1000000} - 1);
-    $copy_dev = $d if !defined $copy_dev || $d > $copy_dev;
-  }
-  printf "bare COPY seconds per row: %s; largest deviation from the 1M figure: %.1f %%\n",
-    join(', ', map { sprintf('%s: %.2f us', $_, $copy_spr{$_} * 1e6) } sort { $a <=> $b } keys %copy_spr),
-    100 * $copy_dev;
-}
+my ($spr, $dev) = linearity('pgtandem', 'pgtandem');
+my $lin_note = defined $dev ? undef : 'needs the 100k, 1M and 5M backlogs (full run)';
+my ($copy_spr, $copy_dev) = linearity('copy', 'bare COPY');
 $out{catchup} = {sizes => \@sizes, by_rows => \%catchup,
-                 copy_us_per_row => {map { $_ => round($copy_spr{$_} * 1e6, 3) } keys %copy_spr},
+                 copy_us_per_row => {map { $_ => round($copy_spr->{$_} * 1e6, 3) } keys %$copy_spr},
                  copy_linearity_max_deviation => round($copy_dev, 4),
                  ratios_at_rows => $ref, ratios => {map { $_ => round($ratios{$_}, 3) } keys %ratios},
-                 pgtandem_us_per_row => {map { $_ => round($spr{$_} * 1e6, 3) } keys %spr},
+                 pgtandem_us_per_row => {map { $_ => round($spr->{$_} * 1e6, 3) } keys %$spr},
                  linearity_max_deviation => round($dev, 4), note_5m => $meta->{note_5m}};
 target('catch-up time grows linearly 100k -> 1M -> 5M (s/row vs 1M)', $dev, '<=', 0.15, $lin_note);
 
