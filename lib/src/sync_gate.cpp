@@ -6,11 +6,17 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "pgtandem/backoff.hpp"
+
 namespace pgtandem {
 namespace asio = boost::asio;
 
 namespace {
-constexpr auto kGatePoll = std::chrono::milliseconds(100);
+// A daemon opens its gates within milliseconds of starting, and its workers
+// should not idle a whole poll behind them; a standby that has waited longer
+// polls at the cap, which stays far below the lock's retry interval.
+constexpr auto kGatePollFirst = std::chrono::milliseconds(5);
+constexpr auto kGatePollCap = std::chrono::milliseconds(100);
 }  // namespace
 
 bool AnyOpen(const SyncGates& gates) {
@@ -18,8 +24,9 @@ bool AnyOpen(const SyncGates& gates) {
 }
 
 pg::Awaitable<void> WaitForOpenGate(const SyncGates& gates, asio::steady_timer& timer, const bool& stopping) {
+  Backoff poll(kGatePollFirst, kGatePollCap);
   while (!stopping && !AnyOpen(gates)) {
-    timer.expires_after(kGatePoll);
+    timer.expires_after(poll.Next());
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
