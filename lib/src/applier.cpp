@@ -143,14 +143,15 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   co_await target_.Exec(KeyJoinSettingsSql(target_join));
   co_await source.Exec(KeyJoinSettingsSql(source_join));
   // A key the source inserted is not deleted: if the target holds it, the
-  // COPY below fails on the key instead of overwriting that row.
-  co_await target_.Exec(fmt::format("DELETE FROM {} t USING {} k WHERE {} AND NOT k.{}", table.Target(),
-                                    KeyTable(table), KeyEquality(table), kInsertedColumn));
+  // COPY below fails on the key instead of overwriting that row. The source
+  // reads the rows while the target deletes.
+  std::string delete_keys = fmt::format("DELETE FROM {} t USING {} k WHERE {} AND NOT k.{}", table.Target(),
+                                        KeyTable(table), KeyEquality(table), kInsertedColumn);
   pg::Connection::CopyStats rows;
   std::string collision;
   std::string sqlstate;
   try {
-    rows = co_await source.CopyTo(reader.RowsCopySql(batch, segment), target_, RowsCopyIn(table));
+    rows = co_await source.CopyToAfter(delete_keys, reader.RowsCopySql(batch, segment), target_, RowsCopyIn(table));
   } catch (const Error& e) {
     if (!segment.inserts_checked || !IsUniqueViolation(e.SqlState())) throw;
     collision = e.what();

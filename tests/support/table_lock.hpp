@@ -11,10 +11,13 @@ namespace pgtandem::test {
 
 // Holds ACCESS EXCLUSIVE on `table` (quoted as SQL wants it) in an open
 // transaction until Release() or destruction: every other session touching
-// the table waits, a daemon's batch included.
+// the table waits, a daemon's batch included. With `rows_where`, holds only
+// the row locks of the rows it selects (FOR UPDATE): their update or delete
+// waits, and the rest of the table is free.
 class TableLock {
  public:
-  TableLock(const PgCluster& cluster, std::string_view dbname, const std::string& table);
+  TableLock(const PgCluster& cluster, std::string_view dbname, const std::string& table,
+            const std::string& rows_where = "");
   ~TableLock();
   TableLock(const TableLock&) = delete;
   TableLock& operator=(const TableLock&) = delete;
@@ -22,7 +25,7 @@ class TableLock {
   void Release();  // rolls the transaction back; the lock goes with it
 
  private:
-  void Exec(const std::string& sql);
+  void Exec(const std::string& sql, ExecStatusType expected = PGRES_COMMAND_OK);
   PGconn* conn_;
 };
 

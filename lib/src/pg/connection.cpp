@@ -1,6 +1,7 @@
 // libpq in non-blocking mode on an Asio descriptor: every wait yields the thread.
 #include "pgtandem/pg/connection.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include <poll.h>
@@ -22,6 +23,12 @@ namespace {
 // Above this many bytes queued in libpq, a COPY stream waits for the target to
 // drain; it bounds memory whatever the speed difference between the nodes.
 constexpr int kCopyFlushBytes = 256 * 1024;
+// CopyToAfter holds at most this many bytes of rows while the target is busy:
+// a 100,000-key DELETE takes the source about as long to read 8 MiB of
+// pgbench rows, and a wider table only fills it sooner.
+constexpr size_t kCopyHoldBytes = 8 * 1024 * 1024;
+// How often CopyToAfter looks at the target while the source sends nothing.
+constexpr auto kHoldPoll = std::chrono::milliseconds(5);
 // While a write is blocked, look at the input this often: the server may have
 // sent an error and stopped reading, and only reading it unblocks us.
 constexpr auto kWriteStallCheck = std::chrono::milliseconds(200);
@@ -280,12 +287,21 @@ Awaitable<Result> Connection::CollectResults(std::string_view sql) {
   co_return last;
 }
 
-Awaitable<Result> Connection::Exec(std::string_view sql) {
+void Connection::SendQuery(std::string_view sql) {
   if (!conn_) throw Failure("not connected");
   std::string text(sql);
   if (!PQsendQuery(conn_, text.c_str())) {
     throw Failure(fmt::format("cannot send a query: {}", TrimmedMessage(PQerrorMessage(conn_))));
   }
+}
+
+bool Connection::Busy() {
+  if (!PQconsumeInput(conn_)) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+  return PQisBusy(conn_);
+}
+
+Awaitable<Result> Connection::Exec(std::string_view sql) {
+  SendQuery(sql);
   if (sql != "COMMIT") {
     co_await Flush();
     co_return co_await CollectResults(sql);
@@ -355,6 +371,66 @@ Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sq
   co_await to.StartCopy(copy_in_sql, PGRES_COPY_IN);
   co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
   CopyStats stats;
+  co_await StreamCopy(to, stats, live);
+  co_await CollectResults(copy_out_sql);
+  co_await to.EndCopyIn(nullptr);
+  co_return stats;
+}
+
+Awaitable<Connection::CopyStats> Connection::CopyToAfter(std::string_view to_first_sql, std::string_view copy_out_sql,
+                                                         Connection& to, std::string_view copy_in_sql) {
+  to.SendQuery(to_first_sql);
+  co_await to.Flush();
+  co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
+  CopyStats stats;
+  std::string held;
+  bool ended = co_await HoldCopyRows(to, held, stats);
+  co_await to.CollectResults(to_first_sql);
+  co_await to.StartCopy(copy_in_sql, PGRES_COPY_IN);
+  for (size_t at = 0; at < held.size(); at += kCopyFlushBytes) {
+    int length = static_cast<int>(std::min(held.size() - at, static_cast<size_t>(kCopyFlushBytes)));
+    co_await to.PutCopyData(held.data() + at, length);
+    co_await to.Flush();
+  }
+  std::string().swap(held);
+  if (!ended) co_await StreamCopy(to, stats, nullptr);
+  co_await CollectResults(copy_out_sql);
+  co_await to.EndCopyIn(nullptr);
+  co_return stats;
+}
+
+Awaitable<bool> Connection::HoldCopyRows(Connection& to, std::string& held, CopyStats& stats) {
+  auto silent_since = Clock::now();
+  // Asking `to` costs a system call: ask once per flush's worth of rows, and whenever the source pauses.
+  size_t ask_at = 0;
+  for (;;) {
+    if (held.size() >= ask_at) {
+      if (held.size() >= kCopyHoldBytes || !to.Busy()) co_return false;
+      ask_at = held.size() + kCopyFlushBytes;
+    }
+    char* buffer = nullptr;
+    int length = PQgetCopyData(conn_, &buffer, 1);
+    if (length > 0) {
+      held.append(buffer, length);
+      PQfreemem(buffer);
+      ++stats.rows;
+      stats.bytes += length;
+      silent_since = Clock::now();
+      continue;
+    }
+    if (length == -1) co_return true;
+    if (length < -1) throw Failure(fmt::format("COPY failed: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    if (!to.Busy()) co_return false;
+    // A silent source is StreamCopy's to judge, with its liveness checks.
+    if (io_timeout_.count() > 0 && Clock::now() - silent_since >= io_timeout_) co_return false;
+    bool readable = co_await WaitUntil(socket_, asio::posix::descriptor_base::wait_read, Clock::now() + kHoldPoll);
+    if (readable && !PQconsumeInput(conn_)) {
+      throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
+    }
+  }
+}
+
+Awaitable<void> Connection::StreamCopy(Connection& to, CopyStats& stats, CopyStats* live) {
   int unflushed = 0;
   for (;;) {
     char* buffer = nullptr;
@@ -378,14 +454,11 @@ Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sq
       co_await WaitSocket(Wait::kRead);
       if (!PQconsumeInput(conn_)) throw Failure(fmt::format("connection lost: {}", TrimmedMessage(PQerrorMessage(conn_))));
     } else if (length == -1) {
-      break;
+      co_return;
     } else {
       throw Failure(fmt::format("COPY failed: {}", TrimmedMessage(PQerrorMessage(conn_))));
     }
   }
-  co_await CollectResults(copy_out_sql);
-  co_await to.EndCopyIn(nullptr);
-  co_return stats;
 }
 
 Awaitable<std::optional<Notification>> Connection::WaitNotification(std::chrono::milliseconds timeout) {

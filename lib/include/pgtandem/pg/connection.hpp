@@ -67,6 +67,11 @@ class Connection {
   // `live`, when given, is updated as rows stream (for progress displays).
   Awaitable<CopyStats> CopyTo(std::string_view copy_out_sql, Connection& to, std::string_view copy_in_sql,
                               CopyStats* live = nullptr);
+  // CopyTo, with `to_first_sql` run on `to` before its COPY starts. The COPY
+  // here starts at once, and its rows wait in memory (a bounded amount) while
+  // `to` runs that statement: the two nodes work at the same time, not in turn.
+  Awaitable<CopyStats> CopyToAfter(std::string_view to_first_sql, std::string_view copy_out_sql, Connection& to,
+                                   std::string_view copy_in_sql);
 
   // Waits up to `timeout` for a NOTIFY (after LISTEN); nullopt on timeout.
   Awaitable<std::optional<Notification>> WaitNotification(std::chrono::milliseconds timeout);
@@ -95,6 +100,12 @@ class Connection {
   Awaitable<void> ConsumeUntilReady();
   Awaitable<Result> CollectResults(std::string_view sql);
   Awaitable<void> StartCopy(std::string_view sql, ExecStatusType expected);
+  void SendQuery(std::string_view sql);
+  // Reads what has arrived, without waiting; true while the query sent runs.
+  bool Busy();
+  // This COPY's rows into `held` while `to` is Busy; true when the COPY ended.
+  Awaitable<bool> HoldCopyRows(Connection& to, std::string& held, CopyStats& stats);
+  Awaitable<void> StreamCopy(Connection& to, CopyStats& stats, CopyStats* live);
   Awaitable<void> PutCopyData(const char* data, int length);
   Awaitable<void> EndCopyIn(const char* error_message);
   Error ResultFailure(const Result& result, std::string_view sql) const;
