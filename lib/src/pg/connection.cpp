@@ -24,8 +24,8 @@ namespace {
 // drain; it bounds memory whatever the speed difference between the nodes.
 constexpr int kCopyFlushBytes = 256 * 1024;
 // CopyToAfter holds at most this many bytes of rows while the target is busy:
-// a 100,000-key DELETE takes the source about as long to read 8 MiB of
-// pgbench rows, and a wider table only fills it sooner.
+// about what the source reads of pgbench_accounts while the target deletes
+// 100,000 keys. Past it the source waits, so memory stays bounded.
 constexpr size_t kCopyHoldBytes = 8 * 1024 * 1024;
 // How often CopyToAfter looks at the target while the source sends nothing.
 constexpr auto kHoldPoll = std::chrono::milliseconds(5);
@@ -411,8 +411,8 @@ Awaitable<bool> Connection::HoldCopyRows(Connection& to, std::string& held, Copy
     char* buffer = nullptr;
     int length = PQgetCopyData(conn_, &buffer, 1);
     if (length > 0) {
+      std::unique_ptr<char, decltype(&PQfreemem)> row(buffer, &PQfreemem);
       held.append(buffer, length);
-      PQfreemem(buffer);
       ++stats.rows;
       stats.bytes += length;
       silent_since = Clock::now();
