@@ -229,7 +229,10 @@ void Daemon::ReconcileTarget(const std::shared_ptr<const Config>& config, const 
 void Daemon::ReconcileSync(const std::shared_ptr<const Config>& config, const SyncConfig& sync) {
   auto [it, added] = syncs_.try_emplace(sync.name);
   SyncTasks& tasks = it->second;
-  if (added) tasks.gate = std::make_shared<SyncGate>();
+  if (added) {
+    tasks.gate = std::make_shared<SyncGate>();
+    metrics_.AddSync(sync.name);
+  }
   std::string lock_fingerprint = LockFingerprint(*config, sync);
   if (tasks.lock_fingerprint != lock_fingerprint) {
     if (tasks.lock) log_.Info("reload: sync '{}': the source's connection string changed; taking its lock anew", sync.name);
@@ -237,13 +240,6 @@ void Daemon::ReconcileSync(const std::shared_ptr<const Config>& config, const Sy
     Replace(tasks.lock, lock);
     tasks.lock = lock;
     tasks.lock_fingerprint = lock_fingerprint;
-  }
-  std::string lag_fingerprint = LagMonitorFingerprint(*config, sync);
-  if (metrics_enabled_ && tasks.lag_fingerprint != lag_fingerprint) {
-    TaskPtr lag = MakeTask(std::make_shared<LagMonitor>(asio::make_strand(io_), config, sync, metrics_), true);
-    Replace(tasks.lag, lag);
-    tasks.lag = lag;
-    tasks.lag_fingerprint = lag_fingerprint;
   }
   for (auto target = tasks.targets.begin(); target != tasks.targets.end();) {
     if (std::find(sync.targets.begin(), sync.targets.end(), target->first) != sync.targets.end()) {
@@ -254,15 +250,25 @@ void Daemon::ReconcileSync(const std::shared_ptr<const Config>& config, const Sy
               "finishes first", sync.name, target->first);
     StopTask(target->second.worker_task);
     StopTask(target->second.sequences);
+    metrics_.RemoveTarget(sync.name, target->first);
     target = tasks.targets.erase(target);
   }
   for (const auto& target : sync.targets) ReconcileTarget(config, sync, tasks, target);
+  // After the targets: its readings are dropped for a target not added yet.
+  std::string lag_fingerprint = LagMonitorFingerprint(*config, sync);
+  if (metrics_enabled_ && tasks.lag_fingerprint != lag_fingerprint) {
+    TaskPtr lag = MakeTask(std::make_shared<LagMonitor>(asio::make_strand(io_), config, sync, metrics_), true);
+    Replace(tasks.lag, lag);
+    tasks.lag = lag;
+    tasks.lag_fingerprint = lag_fingerprint;
+  }
 }
 
 // The sync's lock is released only once its workers have finished their batches in flight.
 void Daemon::RemoveSync(const std::string& name) {
   SyncTasks tasks = std::move(syncs_.at(name));
   syncs_.erase(name);
+  metrics_.RemoveSync(name);
   log_.Info("reload: stopping sync '{}' (no longer in the configuration): its batches in flight finish first", name);
   auto left = std::make_shared<int>(static_cast<int>(2 * tasks.targets.size()));
   auto release = [this, lock = tasks.lock, lag = tasks.lag] {

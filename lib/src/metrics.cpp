@@ -164,10 +164,28 @@ void Metrics::AddTarget(const std::string& sync, const std::string& target) {
   }
 }
 
+void Metrics::RemoveTarget(const std::string& sync, const std::string& target) {
+  std::lock_guard lock(mutex_);
+  targets_.erase({sync, target});
+}
+
+void Metrics::AddSync(const std::string& sync) {
+  std::lock_guard lock(mutex_);
+  sync_locks_.emplace(sync, false);
+}
+
+void Metrics::RemoveSync(const std::string& sync) {
+  std::lock_guard lock(mutex_);
+  sync_locks_.erase(sync);
+  std::erase_if(targets_, [&](const auto& entry) { return entry.first.first == sync; });
+}
+
 void Metrics::RecordBatch(const std::string& sync, const std::string& target, std::chrono::duration<double> duration,
                           int64_t rows, const std::vector<std::pair<std::string, int64_t>>& table_deltas) {
   std::lock_guard lock(mutex_);
-  TargetCounters& t = targets_[{sync, target}];
+  auto found = targets_.find({sync, target});
+  if (found == targets_.end()) return;
+  TargetCounters& t = found->second;
   t.batches += 1;
   t.rows += rows;
   for (const auto& [table, deltas] : table_deltas) t.table_deltas[table] += deltas;
@@ -180,12 +198,16 @@ void Metrics::RecordBatch(const std::string& sync, const std::string& target, st
 
 void Metrics::RecordError(const std::string& sync, const std::string& target, ErrorKind kind) {
   std::lock_guard lock(mutex_);
-  targets_[{sync, target}].errors[std::string(ErrorKindLabel(kind))] += 1;
+  auto found = targets_.find({sync, target});
+  if (found == targets_.end()) return;
+  found->second.errors[std::string(ErrorKindLabel(kind))] += 1;
 }
 
 void Metrics::SetLag(const std::string& sync, const std::string& target, const LagReading& lag) {
   std::lock_guard lock(mutex_);
-  TargetCounters& t = targets_[{sync, target}];
+  auto found = targets_.find({sync, target});
+  if (found == targets_.end()) return;
+  TargetCounters& t = found->second;
   t.lag = lag;
   t.lag_read_unix = UnixNow();
 }
@@ -197,7 +219,8 @@ void Metrics::SetNodeUp(const std::string& node, bool up) {
 
 void Metrics::SetSyncLockHeld(const std::string& sync, bool held) {
   std::lock_guard lock(mutex_);
-  sync_locks_[sync] = held;
+  auto found = sync_locks_.find(sync);
+  if (found != sync_locks_.end()) found->second = held;
 }
 
 std::string Metrics::Render() const {

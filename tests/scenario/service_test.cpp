@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "support/http_request.hpp"
+#include "support/port_lock.hpp"
 #include "support/random_workload.hpp"
 #include "support/replication_setup.hpp"
 #include "support/test_seed.hpp"
@@ -130,7 +132,10 @@ TEST_CASE("the daemon tells systemd it is ready, pings the watchdog, and reports
 
 TEST_CASE("SIGHUP adds a bootstrapped target under load, refuses a broken file, and removes a target", "[scenario]") {
   uint64_t seed = TestSeed("reload under load");
-  ReplicationSetup setup("reload", 2, kSampleSchema, kSampleTables);
+  PortLock metrics_port;
+  ReplicationSetup setup("reload", 2, kSampleSchema, kSampleTables,
+                         fmt::format(R"(, "metrics": {{ "listen": "127.0.0.1:{}" }})", metrics_port.Port()));
+  auto scrape = [&] { return HttpRequest(metrics_port.Port(), "GET", "/metrics").body; };
   const std::string both = setup.DefaultConfig();
   std::string only_t0 = both;
   only_t0.replace(only_t0.find(R"(["t0", "t1"])"), 12, R"(["t0"])");
@@ -163,10 +168,14 @@ TEST_CASE("SIGHUP adds a bootstrapped target under load, refuses a broken file, 
   REQUIRE(load.Committed() > 100);
   setup.WaitEqual(60s);
 
+  CHECK_THAT(scrape(), Contains(R"(pgtandem_batches_total{sync="app",target="t1"})"));
   setup.WriteConfig(only_t0);
   daemon.Signal(SIGHUP);
   WaitForLog(daemon, "reload: stopping sync 'app' target 't1'", 10s);
   WaitForLog(daemon, "[sync app target t1] stopped", 10s);
+  std::string metrics = scrape();
+  CHECK_THAT(metrics, !Contains(R"(target="t1")"));
+  CHECK_THAT(metrics, Contains(R"(pgtandem_batches_total{sync="app",target="t0"})"));
   long t1_batches = setup.AppliedBatches(1);
   setup.Source().Exec("INSERT INTO customers (name) VALUES ('after t1 left')", kDatabase);
   setup.WaitEqual(30s, {0});

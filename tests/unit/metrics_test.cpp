@@ -53,8 +53,35 @@ TEST_CASE("Metrics count batches into cumulative buckets, by table, and errors b
 
 TEST_CASE("Metrics escape label values as the text format requires") {
   Metrics metrics;
+  metrics.AddTarget("app", "new");
   metrics.RecordBatch("app", "new", std::chrono::milliseconds(1), 1, {{"public.\"Odd\\Name\"\n", 1}});
   CHECK_THAT(metrics.Render(), Contains("table=\"public.\\\"Odd\\\\Name\\\"\\n\"} 1\n"));
+}
+
+TEST_CASE("Metrics of a removed target or sync are gone, and a late event does not bring them back") {
+  Metrics metrics;
+  metrics.AddSync("app");
+  metrics.AddSync("other");
+  metrics.AddTarget("app", "t0");
+  metrics.AddTarget("app", "t1");
+  metrics.AddTarget("other", "t0");
+  metrics.SetSyncLockHeld("app", true);
+  metrics.SetSyncLockHeld("other", true);
+
+  metrics.RemoveTarget("app", "t1");
+  metrics.RecordBatch("app", "t1", std::chrono::milliseconds(1), 1, {{"public.a", 1}});
+  metrics.RecordError("app", "t1", ErrorKind::kTarget);
+  metrics.SetLag("app", "t1", LagReading{1, false, 1.0});
+  std::string text = metrics.Render();
+  CHECK_THAT(text, !Contains("target=\"t1\""));
+  CHECK_THAT(text, Contains("pgtandem_batches_total{sync=\"app\",target=\"t0\"} 0\n"));
+
+  metrics.RemoveSync("other");
+  metrics.SetSyncLockHeld("other", false);
+  metrics.RecordBatch("other", "t0", std::chrono::milliseconds(1), 1, {});
+  text = metrics.Render();
+  CHECK_THAT(text, !Contains("sync=\"other\""));
+  CHECK_THAT(text, Contains("sync=\"app\""));
 }
 
 }  // namespace pgtandem

@@ -32,8 +32,14 @@ class Metrics {
   static constexpr std::array<double, 13> kBatchSeconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                            1,     2.5,  5,     10,   30,  60};
 
-  // Counters of a (sync, target) start at 0 from here, so they exist before the first event.
+  // Counters of a (sync, target) start at 0 from here, so they exist before
+  // the first event. Events of a target not added, or removed, are dropped:
+  // a worker stopping after a reload does not bring its series back.
   void AddTarget(const std::string& sync, const std::string& target);
+  void RemoveTarget(const std::string& sync, const std::string& target);
+  // The sync's lock gauge exists from here; RemoveSync drops it and every target of the sync.
+  void AddSync(const std::string& sync);
+  void RemoveSync(const std::string& sync);
   // `table_deltas`: deltas applied per table (display name) in the batch.
   void RecordBatch(const std::string& sync, const std::string& target, std::chrono::duration<double> duration,
                    int64_t rows, const std::vector<std::pair<std::string, int64_t>>& table_deltas);
