@@ -164,6 +164,11 @@ void Metrics::AddTarget(const std::string& sync, const std::string& target) {
   }
 }
 
+Metrics::TargetCounters* Metrics::Find(const std::string& sync, const std::string& target) {
+  auto found = targets_.find({sync, target});
+  return found == targets_.end() ? nullptr : &found->second;
+}
+
 void Metrics::RemoveTarget(const std::string& sync, const std::string& target) {
   std::lock_guard lock(mutex_);
   targets_.erase({sync, target});
@@ -183,33 +188,29 @@ void Metrics::RemoveSync(const std::string& sync) {
 void Metrics::RecordBatch(const std::string& sync, const std::string& target, std::chrono::duration<double> duration,
                           int64_t rows, const std::vector<std::pair<std::string, int64_t>>& table_deltas) {
   std::lock_guard lock(mutex_);
-  auto found = targets_.find({sync, target});
-  if (found == targets_.end()) return;
-  TargetCounters& t = found->second;
-  t.batches += 1;
-  t.rows += rows;
-  for (const auto& [table, deltas] : table_deltas) t.table_deltas[table] += deltas;
+  TargetCounters* t = Find(sync, target);
+  if (!t) return;
+  t->batches += 1;
+  t->rows += rows;
+  for (const auto& [table, deltas] : table_deltas) t->table_deltas[table] += deltas;
   size_t bucket = 0;
   while (bucket < kBatchSeconds.size() && duration.count() > kBatchSeconds[bucket]) ++bucket;
-  if (bucket < kBatchSeconds.size()) t.buckets[bucket] += 1;
-  t.seconds_sum += duration.count();
-  t.last_batch_unix = UnixNow();
+  if (bucket < kBatchSeconds.size()) t->buckets[bucket] += 1;
+  t->seconds_sum += duration.count();
+  t->last_batch_unix = UnixNow();
 }
 
 void Metrics::RecordError(const std::string& sync, const std::string& target, ErrorKind kind) {
   std::lock_guard lock(mutex_);
-  auto found = targets_.find({sync, target});
-  if (found == targets_.end()) return;
-  found->second.errors[std::string(ErrorKindLabel(kind))] += 1;
+  if (TargetCounters* t = Find(sync, target)) t->errors[std::string(ErrorKindLabel(kind))] += 1;
 }
 
 void Metrics::SetLag(const std::string& sync, const std::string& target, const LagReading& lag) {
   std::lock_guard lock(mutex_);
-  auto found = targets_.find({sync, target});
-  if (found == targets_.end()) return;
-  TargetCounters& t = found->second;
-  t.lag = lag;
-  t.lag_read_unix = UnixNow();
+  TargetCounters* t = Find(sync, target);
+  if (!t) return;
+  t->lag = lag;
+  t->lag_read_unix = UnixNow();
 }
 
 void Metrics::SetNodeUp(const std::string& node, bool up) {

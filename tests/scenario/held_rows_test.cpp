@@ -2,11 +2,11 @@
 // rows read meanwhile wait in the daemon's memory, up to a bound, and past it
 // the source waits for the daemon instead.
 #include <csignal>
-#include <fstream>
 #include <string>
 
 #include <catch2/catch.hpp>
 
+#include "support/proc_status.hpp"
 #include "support/replication_setup.hpp"
 #include "support/table_lock.hpp"
 #include "support/wait_until.hpp"
@@ -22,20 +22,6 @@ CREATE TABLE docs (id integer PRIMARY KEY, body text NOT NULL);
 INSERT INTO docs SELECT i, repeat(md5(i::text), 10000) FROM generate_series(1, 200) i;
 )";
 
-long PeakRssKib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  long value = 0;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      status >> value;
-      return value;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
-
 bool DeleteWaitsForLock(ReplicationSetup& setup) {
   return setup.Target(0).Query1("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                                 "'pgtandem sync app target t0' AND wait_event_type = 'Lock' AND query LIKE 'DELETE%'",
@@ -50,7 +36,7 @@ TEST_CASE("rows read while the target's DELETE waits are held up to a bound, the
   setup.Install();
   ChildProcess daemon = setup.StartDaemon();
   setup.WaitEqual(120s);
-  long rss_before = PeakRssKib(daemon.Pid());
+  long rss_before = ProcStatusKib(daemon.Pid(), "VmHWM");
 
   SECTION("a batch larger than the bound: the daemon stops reading, the source blocks on its socket") {
     TableLock lock(setup.Target(0), kDatabase, "docs", "id = 1");
@@ -60,7 +46,7 @@ TEST_CASE("rows read while the target's DELETE waits are held up to a bound, the
       return setup.Source().Query1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientWrite' "
                                    "AND query LIKE 'COPY (SELECT t.%'", kDatabase) == "1";
     }, 60s, "the source's row COPY to wait for the daemon to read");
-    long rss_held = PeakRssKib(daemon.Pid());
+    long rss_held = ProcStatusKib(daemon.Pid(), "VmHWM");
     std::fprintf(stderr, "held rows: daemon peak RSS %ld kB before the batch, %ld kB with the 64 MB batch held up\n",
                  rss_before, rss_held);
     CHECK(rss_held - rss_before < 24 * 1024);

@@ -1,12 +1,12 @@
 // A catch-up of a million rows by a daemon whose address space is capped at
 // 128 MiB: rows stream from source COPY to target COPY, never held whole.
 #include <csignal>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include <catch2/catch.hpp>
 
+#include "support/proc_status.hpp"
 #include "support/replication_setup.hpp"
 #include "support/wait_until.hpp"
 
@@ -17,23 +17,6 @@ using namespace std::chrono_literals;
 
 constexpr long kRows = 1'000'000;
 constexpr long kLimitBytes = 128L << 20;
-
-// VmPeak (most address space ever mapped) and VmHWM (peak resident set), in kB, from /proc/<pid>/status.
-std::map<std::string, long> MemoryPeaks(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::map<std::string, long> peaks;
-  std::string key;
-  long value = 0;
-  std::string unit;
-  while (status >> key) {
-    if (key == "VmPeak:" || key == "VmHWM:") {
-      status >> value >> unit;
-      peaks[key.substr(0, key.size() - 1)] = value;
-    }
-    status.ignore(4096, '\n');
-  }
-  return peaks;
-}
 
 }  // namespace
 
@@ -51,16 +34,19 @@ TEST_CASE("a backlog of a million rows catches up under a 128 MiB address-space 
                       setup.Dir() / "daemon-limited.log");
   auto started = std::chrono::steady_clock::now();
   std::map<std::string, long> peaks;
+  auto read_peaks = [&] {
+    peaks = {{"VmPeak", ProcStatusKib(daemon.Pid(), "VmPeak")}, {"VmHWM", ProcStatusKib(daemon.Pid(), "VmHWM")}};
+  };
   WaitUntil([&] {
     INFO(daemon.Output());
     REQUIRE_FALSE(daemon.TryWait().has_value());
-    peaks = MemoryPeaks(daemon.Pid());
+    read_peaks();
     if (setup.Target(0).Query1("SELECT to_regclass('pgtandem.progress') IS NOT NULL", kDatabase) != "t") return false;
     return setup.Target(0).Query1("SELECT deltas FROM pgtandem.progress WHERE sync = 'app'", kDatabase) ==
            std::to_string(kRows);
   }, 180s, "a million deltas applied");
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  peaks = MemoryPeaks(daemon.Pid());
+  read_peaks();
   setup.WaitEqual(60s);
   std::fprintf(stderr, "memory limit: %ld rows caught up in %.1f s under ulimit -v %ld MiB: VmPeak %ld kB, VmHWM "
                "(peak RSS) %ld kB\n", kRows, took, kLimitBytes >> 20, peaks["VmPeak"], peaks["VmHWM"]);

@@ -71,6 +71,8 @@ class Metrics {
   std::map<std::string, bool> sync_locks_;
   const double started_unix_ = UnixNow();
 
+  // The target's counters, or null when it was not added or was removed; the caller holds mutex_.
+  TargetCounters* Find(const std::string& sync, const std::string& target);
   static double UnixNow();
 };
 
