@@ -5,7 +5,7 @@
  * It writes exactly the deltas of the PL/pgSQL trigger that
  * pgtandem.capture_table() generates: the row's key, the writing transaction,
  * the sequence number, the statement's start and the "inserted" flag, and it
- * wakes the daemon once per transaction. It only costs less: a PL/pgSQL
+ * wakes a listening daemon once per transaction. It only costs less: a PL/pgSQL
  * trigger runs its INSERT through the executor, whose set-up per row costs
  * more than the row itself; this one writes the heap tuple and its index
  * entries directly.
@@ -28,7 +28,9 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -370,6 +372,27 @@ keys_differ(const CaptureTarget *target, Relation source, HeapTuple before, Heap
 	return false;
 }
 
+/*
+ * A daemon's listening session holds this advisory lock shared,
+ * pg_advisory_lock_shared(1885828196, 2), as the PL/pgSQL trigger knows too.
+ * When nobody holds it, no daemon would hear a NOTIFY, which would still cost
+ * the commit the notification queue's cluster-wide lock: so none is sent.
+ */
+#define LISTENER_LOCK_CLASS 1885828196
+#define LISTENER_LOCK_OBJECT 2
+
+static bool
+daemon_listening(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, LISTENER_LOCK_CLASS, LISTENER_LOCK_OBJECT, 2);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ExclusiveLock, false);
+	return false;
+}
+
 static void
 wake_daemon(void)
 {
@@ -380,7 +403,7 @@ wake_daemon(void)
 	woken = true;
 	woken_level = GetCurrentTransactionNestLevel();
 	setting = GetConfigOption("pgtandem.notify", true, false);
-	if (setting == NULL || strcmp(setting, "off") != 0)
+	if ((setting == NULL || strcmp(setting, "off") != 0) && daemon_listening())
 		Async_Notify("pgtandem", "");
 }
 

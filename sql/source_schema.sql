@@ -253,7 +253,9 @@ BEGIN
     -- The daemon is woken once per transaction: NOTIFY takes a cluster-wide
     -- lock at commit, and a transaction-local setting remembers it was sent
     -- (a rolled-back savepoint forgets both). A busy source can turn it off
-    -- with pgtandem.notify = off and rely on daemon.poll_interval_ms.
+    -- with pgtandem.notify = off and rely on daemon.poll_interval_ms. While
+    -- no daemon listens (none holds advisory lock 1885828196/2 shared, as a
+    -- listening daemon does), nobody would hear it, and none is sent.
     IF NOT c_capture THEN
         EXECUTE pg_catalog.format($body$
 CREATE OR REPLACE FUNCTION pgtandem.%1$I() RETURNS trigger LANGUAGE plpgsql AS $capture$
@@ -271,7 +273,11 @@ BEGIN
     IF pg_catalog.current_setting('pgtandem.notified', true) IS DISTINCT FROM 'on' THEN
         PERFORM pg_catalog.set_config('pgtandem.notified', 'on', true);
         IF pg_catalog.current_setting('pgtandem.notify', true) IS DISTINCT FROM 'off' THEN
-            PERFORM pg_catalog.pg_notify('pgtandem', '');
+            IF pg_catalog.pg_try_advisory_lock(1885828196, 2) THEN
+                PERFORM pg_catalog.pg_advisory_unlock(1885828196, 2);
+            ELSE
+                PERFORM pg_catalog.pg_notify('pgtandem', '');
+            END IF;
         END IF;
     END IF;
     RETURN NULL;

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 
 #include "pgtandem/backoff.hpp"
 
@@ -43,6 +44,8 @@ void SourceListener::WakeWorkers() {
 
 pg::Awaitable<void> SourceListener::Listen() {
   co_await connection_.Connect();
+  co_await connection_.Exec(
+      fmt::format("SELECT pg_catalog.pg_advisory_lock_shared({}, {})", kLockClass, kListenerLockObject));
   co_await connection_.Exec("LISTEN pgtandem");
   log_.Debug("listening for commits");
   // Anything committed while we were not listening is picked up at once.

@@ -1,12 +1,15 @@
-// The capture triggers wake the daemon once per writing transaction, and not
-// at all where the DBA turned notifications off (a busy source).
+// The capture triggers wake a listening daemon once per writing transaction,
+// not at all where the DBA turned notifications off (a busy source), and not
+// while no daemon listens.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include "pgtandem/source_listener.hpp"
 #include "support/replication_setup.hpp"
 #include "support/wait_until.hpp"
 
@@ -58,12 +61,14 @@ std::vector<std::string> WakeupsOf(PGconn* listener, PGconn* writer, const std::
 
 }  // namespace
 
-TEST_CASE("a writing transaction wakes the daemon once, and pgtandem.notify = off silences it", "[pg]") {
+TEST_CASE("a writing transaction wakes a listening daemon once, and pgtandem.notify = off silences it", "[pg]") {
   ReplicationSetup setup("wakeup", 1, kSchema, R"(["public.*"])");
   setup.Install();
   Conn listener = Connect(setup.Source());
   Conn writer = Connect(setup.Source());
-  Run(listener.get(), "LISTEN pgtandem");
+  // As the daemon's listener does: the lock says someone hears the NOTIFY.
+  const std::string lock = fmt::format("SELECT pg_advisory_lock_shared({}, {})", kLockClass, kListenerLockObject);
+  Run(listener.get(), lock + "; LISTEN pgtandem");
 
   CHECK(WakeupsOf(listener.get(), writer.get(),
                   "BEGIN; INSERT INTO a VALUES (1, 'x'), (2, 'y'); UPDATE b SET v = 'z'; INSERT INTO b VALUES (1, 'x'); "
@@ -77,6 +82,13 @@ TEST_CASE("a writing transaction wakes the daemon once, and pgtandem.notify = of
   // No row written, no wake-up.
   CHECK(WakeupsOf(listener.get(), writer.get(), "UPDATE a SET v = 'none' WHERE id < 0").empty());
   CHECK(WakeupsOf(listener.get(), writer.get(), "TRUNCATE b").size() == 1);
+
+  // No session holds the listener's lock: nobody would hear it, so nothing is sent, and the write is still captured.
+  Run(listener.get(), fmt::format("SELECT pg_advisory_unlock_shared({}, {})", kLockClass, kListenerLockObject));
+  CHECK(WakeupsOf(listener.get(), writer.get(), "INSERT INTO a VALUES (7, 'x')").empty());
+  CHECK(setup.Source().Query1("SELECT count(*) FROM pgtandem.d_1 WHERE id = 7", kDatabase) == "1");
+  Run(listener.get(), lock);
+  CHECK(WakeupsOf(listener.get(), writer.get(), "INSERT INTO a VALUES (8, 'x')").size() == 1);
 
   Run(writer.get(), "SET pgtandem.notify = off");
   CHECK(WakeupsOf(listener.get(), writer.get(), "INSERT INTO a VALUES (6, 'x')").empty());

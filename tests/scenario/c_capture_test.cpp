@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include "pgtandem/source_listener.hpp"
 #include "support/random_workload.hpp"
 #include "support/replication_setup.hpp"
 #include "support/test_seed.hpp"
@@ -100,12 +101,17 @@ std::string TriggerFunctions(PgCluster& cluster, std::string_view db) {
 
 // Notifications on channel "pgtandem" that a listening connection receives for
 // `sql`, counted up to a marker NOTIFY sent after it: notifications arrive in
-// commit order, so none of `sql`'s can come later.
-int Wakeups(const std::string& dsn, const std::string& sql) {
+// commit order, so none of `sql`'s can come later. The listener holds the
+// daemon's listener lock, as a daemon does, unless `as_daemon` is false.
+int Wakeups(const std::string& dsn, const std::string& sql, bool as_daemon = true) {
   PGconn* listener = PQconnectdb(dsn.c_str());
   PGconn* writer = PQconnectdb(dsn.c_str());
   REQUIRE(PQstatus(listener) == CONNECTION_OK);
   REQUIRE(PQstatus(writer) == CONNECTION_OK);
+  if (as_daemon) {
+    PQclear(PQexec(listener,
+                   fmt::format("SELECT pg_advisory_lock_shared({}, {})", kLockClass, kListenerLockObject).c_str()));
+  }
   PQclear(PQexec(listener, "LISTEN pgtandem; LISTEN test_marker"));
   PGresult* result = PQexec(writer, (sql + "; NOTIFY test_marker").c_str());
   INFO(PQerrorMessage(writer));
@@ -178,6 +184,7 @@ TEST_CASE("the C capture trigger writes exactly the deltas the PL/pgSQL trigger 
   CHECK(Wakeups(dsn, "BEGIN; SAVEPOINT s; UPDATE amounts SET v = 'w'; RELEASE s; SAVEPOINT t; "
                      "UPDATE names SET v = 9; ROLLBACK TO t; COMMIT") == 1);
   CHECK(Wakeups(dsn, "SET pgtandem.notify = off; UPDATE amounts SET v = 'quiet'") == 0);
+  CHECK(Wakeups(dsn, "UPDATE amounts SET v = 'unheard'", false) == 0);
 }
 
 TEST_CASE("with the C capture a random load reaches the target equal, the daemon killed at random moments",

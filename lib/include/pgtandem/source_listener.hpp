@@ -10,9 +10,17 @@
 #include "pgtandem/config.hpp"
 #include "pgtandem/log.hpp"
 #include "pgtandem/pg/connection.hpp"
+#include "pgtandem/sync_lock.hpp"
 #include "pgtandem/target_worker.hpp"
 
 namespace pgtandem {
+
+// A listening session holds advisory lock (kLockClass, kListenerLockObject)
+// shared. The capture triggers send their NOTIFY only while some session
+// holds it: otherwise nobody would hear it, and it would still cost each
+// commit the notification queue's cluster-wide lock. sql/source_schema.sql and
+// sql/pgtandem_capture.c write the same two numbers.
+inline constexpr int32_t kListenerLockObject = 2;
 
 // Commits reach the targets within milliseconds when the source is idle;
 // while this listener is down, the workers' polling carries on alone. It
