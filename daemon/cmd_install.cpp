@@ -26,6 +26,13 @@ int Run(const Config& config, const ParsedArgs& args) {
                sync->name, sync->source, report.added.size(), report.existing.size());
     for (const auto& table : report.added) fmt::print("  added    {}\n", table);
     for (const auto& table : report.existing) fmt::print("  existing {}\n", table);
+    if (report.c_capture) {
+      fmt::print("  capture: the C trigger, from {}\n", options.library);
+    } else if (report.c_unavailable.empty()) {
+      fmt::print("  capture: PL/pgSQL\n");
+    } else {
+      fmt::print("  capture: PL/pgSQL, because {}\n", report.c_unavailable);
+    }
   }
   return 0;
 }
@@ -38,7 +45,9 @@ const Command& InstallCommand() {
        "install change capture on the source of a sync (idempotent; run again after adding tables)",
        "Creates schema pgtandem and capture triggers for every table the sync selects, in one transaction.\n"
        "Every selected table needs a primary key. Creating a trigger waits for the table's writers, so each\n"
-       "lock is awaited at most --lock-timeout, then released and retried with backoff.",
+       "lock is awaited at most --lock-timeout, then released and retried with backoff. The source node's\n"
+       "\"capture\" picks the trigger: \"auto\" (the default) the C one where the server can load the module\n"
+       "and the role may create it, PL/pgSQL otherwise; it says which it used, and why not C.",
        {{"--sync", "NAME", "only this sync (default: every sync in the config)"},
         {"--lock-timeout", "MS", "longest wait for one table's lock before backing off (default 2000)"},
         {"--max-attempts", "N", "attempts before giving up on a busy table (default 20)"}}},

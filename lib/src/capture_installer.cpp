@@ -41,20 +41,46 @@ pg::Awaitable<void> CreateCaptureFunction(pg::Connection& source, const std::str
   pg::Result existing = co_await source.Exec(
       "SELECT probin FROM pg_catalog.pg_proc WHERE oid = pg_catalog.to_regprocedure('pgtandem.capture_row()')");
   if (existing.Rows() > 0 && existing.Get(0, 0) == library) co_return;
+  co_await source.Exec(fmt::format("CREATE OR REPLACE FUNCTION pgtandem.capture_row() RETURNS trigger "
+                                   "LANGUAGE c AS {}, 'capture_row'", QuoteLiteral(library)));
+}
+
+// What the DBA does about a C trigger the server would not create.
+std::string CaptureFunctionFix(const Error& e) {
+  return e.SqlState() == "42501"
+             ? "run \"pgtandem install\" once as a superuser (creating a C function needs a superuser)"
+             : "install the module on the source's host (the pgtandem package puts it in PostgreSQL's library "
+               "directory), or point the node's \"capture_library\" at it";
+}
+
+// "capture": "c" insists: no trigger, no install.
+pg::Awaitable<void> RequireCaptureFunction(pg::Connection& source, const std::string& library) {
   try {
-    co_await source.Exec(fmt::format("CREATE OR REPLACE FUNCTION pgtandem.capture_row() RETURNS trigger "
-                                     "LANGUAGE c AS {}, 'capture_row'", QuoteLiteral(library)));
+    co_await CreateCaptureFunction(source, library);
   } catch (const Error& e) {
-    const std::string fix =
-        e.SqlState() == "42501"
-            ? "creating a C function needs a superuser: run \"pgtandem install\" once as one, or set the node's "
-              "\"capture\" to \"plpgsql\""
-            : "install the module on the source's host (the pgtandem package puts it in PostgreSQL's library "
-              "directory), point the node's \"capture_library\" at it, or set its \"capture\" to \"plpgsql\"";
     throw Error(ErrorKind::kState, fmt::format("{}. The C capture trigger could not be created from {}, and nothing "
-                                               "was installed: {}", e.what(), library, fix),
+                                               "was installed: {}, or set the node's \"capture\" to \"plpgsql\"",
+                                               e.what(), library, CaptureFunctionFix(e)),
                 e.SqlState());
   }
+}
+
+// "capture": "auto" settles for PL/pgSQL when the server cannot create the C
+// trigger (no module, one built for another version, no superuser) and keeps
+// the reason. The savepoint keeps the install's transaction alive after that.
+pg::Awaitable<bool> TryCaptureFunction(pg::Connection& source, const std::string& library, std::string& reason) {
+  co_await source.Exec("SAVEPOINT c_capture");
+  bool created = false;
+  try {
+    co_await CreateCaptureFunction(source, library);
+    created = true;
+  } catch (const Error& e) {
+    if (!source.Connected()) throw;
+    reason = fmt::format("the C trigger could not be created from {}: {}. To use it, {}", library, e.what(),
+                         CaptureFunctionFix(e));
+  }
+  co_await source.Exec(created ? "RELEASE SAVEPOINT c_capture" : "ROLLBACK TO SAVEPOINT c_capture");
+  co_return created;
 }
 
 // Runs the whole install in one transaction; `current` names the table being locked.
@@ -64,15 +90,19 @@ pg::Awaitable<InstallReport> InstallOnce(pg::Connection& source, const SyncConfi
   co_await source.Exec(fmt::format("SET LOCAL lock_timeout = {}", options.lock_timeout.count()));
   std::vector<TableName> tables = co_await SelectTables(source, sync);
   co_await source.Exec(sql::k_source_schema);
-  const bool c_capture = options.method == CaptureMethod::kC;
-  if (c_capture) co_await CreateCaptureFunction(source, options.library);
   InstallReport report;
+  if (options.method == CaptureMethod::kC) {
+    co_await RequireCaptureFunction(source, options.library);
+    report.c_capture = true;
+  } else if (options.method == CaptureMethod::kAuto) {
+    report.c_capture = co_await TryCaptureFunction(source, options.library, report.c_unavailable);
+  }
   for (const auto& table : tables) {
     current = table.Quoted();
     pg::Result known = co_await source.Exec("SELECT 1 FROM pgtandem.captured_table WHERE relid = $1::regclass", current);
     co_await source.Exec(fmt::format("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", current));
     co_await source.Exec("INSERT INTO pgtandem.sync_table (sync, table_id) SELECT $1, pgtandem.capture_table($2::regclass, $3) "
-        "ON CONFLICT DO NOTHING", sync.name, current, std::string(c_capture ? "true" : "false"));
+        "ON CONFLICT DO NOTHING", sync.name, current, std::string(report.c_capture ? "true" : "false"));
     (known.Rows() > 0 ? report.existing : report.added).push_back(table.Display());
   }
   co_await source.Exec("COMMIT");

@@ -30,7 +30,7 @@ using Keys = std::span<const std::string_view>;
 
 
 constexpr std::string_view kNodeKeys[] = {"dsn", "capture", "capture_library"};
-constexpr std::string_view kCaptureMethods[] = {"plpgsql", "c"};
+constexpr std::string_view kCaptureMethods[] = {"auto", "plpgsql", "c"};
 constexpr std::string_view kSyncKeys[] = {"name",   "source",  "targets",
                                           "tables", "exclude", "sequences"};
 constexpr std::string_view kWhereHint =
@@ -333,21 +333,25 @@ class ConfigParser {
 
   void ParseCapture(const Json& object, const std::string& path, NodeConfig& node) const {
     if (const auto it = object.find("capture"); it != object.end()) {
-      ExpectType(*it, Join(path, "capture"), it->is_string(), R"("plpgsql" or "c")");
+      ExpectType(*it, Join(path, "capture"), it->is_string(), R"("auto", "plpgsql" or "c")");
       const std::string text = it->get<std::string>();
       if (text == "c") {
         node.capture = CaptureMethod::kC;
-      } else if (text != "plpgsql") {
-        Fail(fmt::format("{}.capture is '{}'{}; use \"plpgsql\" (any PostgreSQL, the default) or \"c\" "
-                         "(the pgtandem_capture module, installed on the server)",
+      } else if (text == "plpgsql") {
+        node.capture = CaptureMethod::kPlpgsql;
+      } else if (text != "auto") {
+        Fail(fmt::format("{}.capture is '{}'{}; use \"auto\" (the default: the C trigger where the server can load "
+                         "it, PL/pgSQL elsewhere), \"plpgsql\" (any PostgreSQL) or \"c\" (the pgtandem_capture "
+                         "module, installed on the server)",
                          path, text, DidYouMean(text, kCaptureMethods)));
       }
     }
     if (object.contains("capture_library")) {
       node.capture_library = String(object, path, "capture_library", R"("capture_library": "$libdir/pgtandem_capture")");
-      if (node.capture != CaptureMethod::kC) {
-        Fail(fmt::format("{}.capture_library is set, but only the C capture loads it; add \"capture\": \"c\" to "
-                         "node '{}', or remove capture_library", path, node.name));
+      if (node.capture == CaptureMethod::kPlpgsql) {
+        Fail(fmt::format("{}.capture_library is set, but node '{}' has \"capture\": \"plpgsql\" and only the C "
+                         "capture loads it; set \"capture\" to \"c\" or \"auto\", or remove capture_library",
+                         path, node.name));
       }
       if (node.capture_library.empty()) {
         Fail(fmt::format("{}.capture_library is empty; give the module's path, e.g. \"$libdir/pgtandem_capture\"",

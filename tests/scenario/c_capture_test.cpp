@@ -214,7 +214,7 @@ TEST_CASE("with the C capture a random load reaches the target equal, the daemon
 TEST_CASE("install switches between the C and the PL/pgSQL capture, and says why it cannot use C", "[scenario]") {
   ReplicationSetup setup("c-install", 1, kSchema, kTables);
   PgCluster& source = setup.Source();
-  const std::string plpgsql = setup.DefaultConfig();
+  const std::string plpgsql = WithCapture(setup.DefaultConfig(), R"(, "capture": "plpgsql")");
   const std::string c = WithCCapture(plpgsql);
 
   std::string missing = c;
@@ -253,6 +253,62 @@ TEST_CASE("install switches between the C and the PL/pgSQL capture, and says why
       source.Query1("SELECT id FROM pgtandem.captured_table WHERE table_name = 'amounts'", kDatabase);
   REQUIRE(source.Query1("SELECT string_agg(k::text || inserted, ',' ORDER BY seq) FROM pgtandem.d_" + amounts,
                         kDatabase) == "1true,2true,3true");
+
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("by default install takes the C capture where the server can create it, PL/pgSQL elsewhere, and says why",
+          "[scenario]") {
+  ReplicationSetup setup("c-auto", 1, kSchema, kTables);
+  PgCluster& source = setup.Source();
+  const std::string automatic =
+      WithCapture(setup.DefaultConfig(), fmt::format(R"(, "capture_library": "{}")", CaptureModulePath()));
+  auto captured = [&] {
+    const std::string id =
+        source.Query1("SELECT id FROM pgtandem.captured_table WHERE table_name = 'amounts'", kDatabase);
+    return source.Query1("SELECT string_agg(k::text, ',' ORDER BY seq) FROM pgtandem.d_" + id, kDatabase);
+  };
+
+  source.Exec("CREATE ROLE migrator LOGIN; GRANT CREATE ON DATABASE app TO migrator; "
+              "ALTER TABLE amounts OWNER TO migrator; ALTER TABLE names OWNER TO migrator; "
+              "ALTER TABLE \"Order Lines\" OWNER TO migrator; ALTER TABLE docs OWNER TO migrator; "
+              "ALTER TABLE events OWNER TO migrator; ALTER TABLE events_eu OWNER TO migrator; "
+              "ALTER TABLE events_us OWNER TO migrator", kDatabase);
+  std::string unprivileged = automatic;
+  Replace(unprivileged, source.Dsn(kDatabase), source.Dsn(kDatabase, "migrator"));
+  setup.WriteConfig(unprivileged);
+  RunResult installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  REQUIRE_THAT(installed.output, Contains("capture: PL/pgSQL, because the C trigger could not be created from " +
+                                          CaptureModulePath()) &&
+                                     Contains("needs a superuser"));
+  REQUIRE_THAT(TriggerFunctions(source, kDatabase), !Contains("capture_row"));
+  source.Exec("INSERT INTO amounts VALUES (1, 'no superuser')", kDatabase);
+
+  std::string missing = automatic;
+  Replace(missing, CaptureModulePath(), "/nonexistent/pgtandem_capture");
+  setup.WriteConfig(missing);
+  installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  REQUIRE_THAT(installed.output, Contains("capture: PL/pgSQL, because the C trigger could not be created from "
+                                          "/nonexistent/pgtandem_capture") &&
+                                     Contains("could not access file") && Contains("install the module"));
+  REQUIRE_THAT(TriggerFunctions(source, kDatabase), !Contains("capture_row"));
+  source.Exec("INSERT INTO amounts VALUES (2, 'no module')", kDatabase);
+
+  setup.WriteConfig(automatic);
+  installed = setup.Pgtandem({"install"});
+  INFO(installed.output);
+  REQUIRE(installed.exit_code == 0);
+  REQUIRE_THAT(installed.output, Contains("capture: the C trigger, from " + CaptureModulePath()));
+  REQUIRE(TriggerFunctions(source, kDatabase) == "pgtandem.capture_row");
+  source.Exec("INSERT INTO amounts VALUES (3, 'c')", kDatabase);
+  REQUIRE(captured() == "1,2,3");
 
   ChildProcess daemon = setup.StartDaemon();
   setup.WaitEqual(60s);

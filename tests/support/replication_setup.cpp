@@ -43,7 +43,7 @@ ReplicationSetup::~ReplicationSetup() {
 }
 
 std::string ReplicationSetup::DefaultConfig() const {
-  std::string nodes = fmt::format(R"("source": {{ "dsn": "{}" }})", source_->Dsn(kDatabase));
+  std::string nodes = fmt::format(R"("source": {{ "dsn": "{}", "capture": "plpgsql" }})", source_->Dsn(kDatabase));
   std::string names;
   for (int i = 0; i < Targets(); ++i) {
     nodes += fmt::format(R"(, "{}": {{ "dsn": "{}" }})", TargetName(i), targets_[static_cast<size_t>(i)]->Dsn(kDatabase));
@@ -176,15 +176,19 @@ long ReplicationSetup::AppliedBatches(int target) {
 
 std::string CaptureModulePath() { return PGTANDEM_CAPTURE_MODULE_PATH; }
 
-std::string WithCCapture(const std::string& config) {
-  if (config.find(R"("capture": "c")") != std::string::npos) return config;
-  const std::string node = R"("source": { "dsn": )";
+std::string WithCapture(const std::string& config, const std::string& fields) {
+  const std::string node = R"("source": { "dsn": ")";
   const size_t start = config.find(node);
-  const size_t end = start == std::string::npos ? start : config.find(" }", start);
-  if (end == std::string::npos) throw std::invalid_argument("WithCCapture: no source node in the config");
+  const size_t dsn_end = start == std::string::npos ? start : config.find('"', start + node.size());
+  const size_t end = dsn_end == std::string::npos ? dsn_end : config.find(" }", dsn_end);
+  if (end == std::string::npos) throw std::invalid_argument("WithCapture: no source node in the config");
   std::string out = config;
-  out.insert(end, fmt::format(R"(, "capture": "c", "capture_library": "{}")", CaptureModulePath()));
+  out.replace(dsn_end + 1, end - dsn_end - 1, fields);
   return out;
+}
+
+std::string WithCCapture(const std::string& config) {
+  return WithCapture(config, fmt::format(R"(, "capture": "c", "capture_library": "{}")", CaptureModulePath()));
 }
 
 }  // namespace pgtandem::test

@@ -80,10 +80,14 @@ std::string WithMaxRows(const std::string& config, long rows);
 std::string WithPurgeInterval(const std::string& config, long ms);
 // The C capture module built with the tests (sql/pgtandem_capture.c).
 std::string CaptureModulePath();
-// `config` (DefaultConfig() or derived from it) with the source node capturing
-// through the C trigger of CaptureModulePath(). DefaultConfig() itself does so
-// when the environment has PGTANDEM_TEST_CAPTURE=c, which runs the whole suite
-// on the C capture.
+// `config` (DefaultConfig() or derived from it) with the source node's fields
+// after its dsn replaced by `fields`, e.g. R"(, "capture": "auto")". DefaultConfig()
+// captures with PL/pgSQL, so the suite does not depend on whether the
+// server's library directory holds the module.
+std::string WithCapture(const std::string& config, const std::string& fields);
+// `config` with the source node capturing through the C trigger of
+// CaptureModulePath(). DefaultConfig() itself does so when the environment has
+// PGTANDEM_TEST_CAPTURE=c, which runs the whole suite on the C capture.
 std::string WithCCapture(const std::string& config);
 
 // Lets a load run for `duration` while checking that the daemon stays alive.

@@ -210,23 +210,30 @@ TEST_CASE("Config rejects wrong types naming the path and the expected and found
 
 TEST_CASE("Config takes a node's capture method and the C module's path, and refuses anything else") {
   Json json = Minimal();
-  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kPlpgsql);
-  json["nodes"]["old"]["capture"] = "c";
-  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kC);
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kAuto);
   REQUIRE(Parse(json).Node("old").capture_library == "$libdir/pgtandem_capture");
   json["nodes"]["old"]["capture_library"] = "/opt/pg/lib/pgtandem_capture.so";
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kAuto);
+  REQUIRE(Parse(json).Node("old").capture_library == "/opt/pg/lib/pgtandem_capture.so");
+  json["nodes"]["old"]["capture"] = "auto";
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kAuto);
+  json["nodes"]["old"]["capture"] = "c";
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kC);
   REQUIRE(Parse(json).Node("old").capture_library == "/opt/pg/lib/pgtandem_capture.so");
   json["nodes"]["old"]["capture_library"] = "";
   REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture_library is empty"));
   json["nodes"]["old"]["capture"] = "plpgsql";
   json["nodes"]["old"]["capture_library"] = "/opt/pg/lib/pgtandem_capture.so";
   REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("only the C capture loads it") &&
-                                       Catch::Contains("add \"capture\": \"c\" to node 'old'"));
-  json = Minimal();
+                                       Catch::Contains("set \"capture\" to \"c\" or \"auto\""));
+  json["nodes"]["old"].erase("capture_library");
+  REQUIRE(Parse(json).Node("old").capture == CaptureMethod::kPlpgsql);
   json["nodes"]["old"]["capture"] = "plpgsq";
   REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture is 'plpgsq' (did you mean 'plpgsql'?)"));
+  json["nodes"]["old"]["capture"] = "atuo";
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("(did you mean 'auto'?)"));
   json["nodes"]["old"]["capture"] = true;
-  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture must be \"plpgsql\" or \"c\""));
+  REQUIRE_THROWS_WITH(Parse(json), Catch::Contains("nodes.old.capture must be \"auto\", \"plpgsql\" or \"c\""));
 }
 
 TEST_CASE("Config rejects unknown keys anywhere and suggests the nearest") {

@@ -17,13 +17,15 @@ struct InstallOptions {
   std::chrono::milliseconds lock_timeout{2000};
   int max_attempts = 20;
   // The source node's capture method and, for the C trigger, its module.
-  CaptureMethod method = CaptureMethod::kPlpgsql;
+  CaptureMethod method = CaptureMethod::kAuto;
   std::string library;
 };
 
 struct InstallReport {
   std::vector<std::string> added;     // tables whose capture this run created
   std::vector<std::string> existing;  // tables already captured
+  bool c_capture = false;             // the tables' triggers run the C trigger
+  std::string c_unavailable;          // why "auto" fell back to PL/pgSQL, or empty
 };
 
 // In one transaction: schema pgtandem and capture for every table the sync selects.

@@ -17,14 +17,17 @@ namespace pgtandem {
 // How a source captures changes: PL/pgSQL triggers work on any PostgreSQL,
 // managed ones included; the C trigger (sql/pgtandem_capture.c) costs the
 // writers less but needs the module on the server and a superuser to install.
-enum class CaptureMethod { kPlpgsql, kC };
+// kAuto, the default, takes the C trigger where install can create it and
+// PL/pgSQL elsewhere: a managed source still installs, a self-hosted one with
+// the package gets the cheaper capture without being told.
+enum class CaptureMethod { kAuto, kPlpgsql, kC };
 
 // A database pgtandem connects to, as source or target.
 struct NodeConfig {
   std::string name;
   Dsn dsn;
-  CaptureMethod capture = CaptureMethod::kPlpgsql;
-  // What CREATE FUNCTION ... LANGUAGE c names for capture "c".
+  CaptureMethod capture = CaptureMethod::kAuto;
+  // What CREATE FUNCTION ... LANGUAGE c names for capture "c" or "auto".
   std::string capture_library = "$libdir/pgtandem_capture";
 };
 
