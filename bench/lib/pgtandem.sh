@@ -4,12 +4,15 @@
 #   pgt_config DB           writes $BENCH_DIR/pgt-DB.json: one sync "bench",
 #                           src.DB -> dst.DB, tables public.pgbench_* and
 #                           public.bench_marker; daemon defaults, log level info;
-#                           and pgt-DB-c.json, the same with the C capture
-#                           (when bench/run found the module)
-#   pgt_reset DB [install|install-c]
+#                           the default capture ("auto"), pointed at the module
+#                           bench/run copied where the package would put it;
+#                           and pgt-DB-plpgsql.json, the same with "plpgsql"
+#   pgt_reset DB [install|install-plpgsql]
 #                           uninstall on source and target (capture and the
 #                           target's progress gone); with "install", install
-#                           again (PL/pgSQL capture), "install-c" with the C one
+#                           again (the default capture), "install-plpgsql" with
+#                           the PL/pgSQL one, as on a managed source
+#   pgt_capture DB          "c" or "plpgsql": what DB's capture triggers run
 #   pgt_start DB            starts `pgtandem run`; sets PGT_PID, PGT_T0
 #   pgt_stop                SIGTERM, wait; a second SIGTERM, then SIGKILL, if it hangs
 #   pgt_hwm_kib             VmHWM of the running daemon
@@ -28,10 +31,15 @@ pgt() {
 
 pgt_config() {
   local db=$1
-  _pgt_config_file "$db" '' >"$BENCH_DIR/pgt-$db.json"
-  if [[ -n $PGTANDEM_CAPTURE ]]; then
-    _pgt_config_file "$db" ", \"capture\": \"c\", \"capture_library\": \"$PGTANDEM_CAPTURE\"" >"$BENCH_DIR/pgt-$db-c.json"
-  fi
+  local library=''
+  [[ -z $PGTANDEM_CAPTURE ]] || library=", \"capture_library\": \"$PGTANDEM_CAPTURE\""
+  _pgt_config_file "$db" "$library" >"$BENCH_DIR/pgt-$db.json"
+  _pgt_config_file "$db" ', "capture": "plpgsql"' >"$BENCH_DIR/pgt-$db-plpgsql.json"
+}
+
+pgt_capture() {
+  sql src "$1" -c "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'pgtandem_capture'
+                     AND tgfoid = to_regproc('pgtandem.capture_row')) THEN 'c' ELSE 'plpgsql' END"
 }
 
 _pgt_config_file() {
@@ -60,7 +68,7 @@ pgt_reset() {
       pgt "$db" uninstall --node dst &&
       case $install in
         install) pgt "$db" install ;;
-        install-c) "$PGTANDEM" --config "$BENCH_DIR/pgt-$db-c.json" install ;;
+        install-plpgsql) "$PGTANDEM" --config "$BENCH_DIR/pgt-$db-plpgsql.json" install ;;
       esac
   } >>"$BENCH_DIR/pgtandem-cli.log" 2>&1 || {
     echo "bench: pgtandem install/uninstall failed on $db; last lines of its log:" >&2

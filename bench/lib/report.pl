@@ -68,26 +68,35 @@ sub round { my ($v, $d) = @_; defined $v ? 0 + sprintf("%.${d}f", $v) : undef }
 
 my %out = (meta => $meta, raw => \@raw);
 my @targets;
-sub target {
+# Figures held to a threshold the issue does not set (other conditions than
+# its own) are listed apart, so that the targets are exactly the issue's.
+my @also;
+sub verdict {
   my ($name, $value, $op, $threshold, $note) = @_;
   my $pass = !defined $value ? undef : $op eq '>=' ? ($value >= $threshold) : ($value <= $threshold);
-  push @targets, {name => $name, value => round($value, 4), op => $op, threshold => $threshold,
-                  pass => defined $pass ? ($pass ? JSON::PP::true : JSON::PP::false) : undef,
-                  note => $note // ''};
+  return {name => $name, value => round($value, 4), op => $op, threshold => $threshold,
+          pass => defined $pass ? ($pass ? JSON::PP::true : JSON::PP::false) : undef, note => $note // ''};
 }
+sub target { push @targets, verdict(@_) }
+sub also { push @also, verdict(@_) }
 
 # ---------------------------------------------------------------- 1. overhead
-my @conditions = qw(none pgtandem-stopped pgtandem-running pgtandem_c-stopped bucardo-stopped bucardo-running);
-my %label = ('none' => 'no capture', 'pgtandem-stopped' => 'pgtandem capture, daemon stopped',
-             'pgtandem-running' => 'pgtandem capture, daemon running',
-             'pgtandem_c-stopped' => 'pgtandem C capture, daemon stopped',
+# pgtandem's default capture is "auto": which trigger it chose is recorded with each run.
+my @conditions = qw(none pgtandem-stopped pgtandem-running pgtandem_plpgsql-stopped bucardo-stopped bucardo-running);
+my ($default_capture) = map { $_->{capture} // () } grep { $_->{w} eq 'overhead' && $_->{condition} =~ /^pgtandem-/ } @raw;
+my $default_name = {c => 'C', plpgsql => 'PL/pgSQL'}->{$default_capture // ''} // '?';
+my %label = ('none' => 'no capture', 'pgtandem-stopped' => "pgtandem ($default_name), daemon stopped",
+             'pgtandem-running' => "pgtandem ($default_name), daemon running",
+             'pgtandem_plpgsql-stopped' => 'pgtandem PL/pgSQL, daemon stopped',
              'bucardo-stopped' => 'Bucardo triggers, daemon stopped',
              'bucardo-running' => 'Bucardo triggers, daemon running');
 my %overhead;
 for my $c (@conditions) {
-  my @runs = map { $_->{tps} } grep { $_->{w} eq 'overhead' && $_->{condition} eq $c } @raw;
-  next unless @runs;
+  my @recs = grep { $_->{w} eq 'overhead' && $_->{condition} eq $c } @raw;
+  next unless @recs;
+  my @runs = map { $_->{tps} } @recs;
   $overhead{$c} = {runs => \@runs, median => round(median(@runs), 1)};
+  $overhead{$c}{capture} = $recs[0]{capture} if defined $recs[0]{capture};
 }
 my $none = $overhead{none} && $overhead{none}{median};
 $overhead{$_}{ratio} = $none ? round($overhead{$_}{median} / $none, 3) : undef for keys %overhead;
@@ -100,11 +109,16 @@ for my $c (@conditions) {
   printf "%-36s %9s %7s   %s\n", $label{$c}, fmt('%.0f', $o->{median}), fmt('%.2f', $o->{ratio}), runs_text(@{$o->{runs}});
 }
 noise_line('overhead');
-for my $state (qw(stopped running)) {
-  target("source TPS with pgtandem capture / without, daemon $state", $overhead{"pgtandem-$state"}{ratio}, '>=', 0.90);
-  target("source TPS with pgtandem C capture / without, daemon $state", $overhead{"pgtandem_c-$state"}{ratio}, '>=', 0.90)
-    if $state eq 'stopped';
-}
+print $default_name eq 'C'
+  ? "pgtandem's default capture (\"auto\") took the C trigger, as the module is on the server; a managed source,\n" .
+    "which cannot load it, gets the PL/pgSQL one (README \"Capture in C\")\n"
+  : "pgtandem's default capture (\"auto\") took the $default_name trigger: the C module was not found\n";
+target("source TPS with pgtandem capture ($default_name, the default) / without",
+       $overhead{'pgtandem-stopped'}{ratio}, '>=', 0.90);
+also("source TPS with pgtandem PL/pgSQL capture (managed sources) / without",
+     $overhead{'pgtandem_plpgsql-stopped'}{ratio}, '>=', 0.90);
+also("source TPS with pgtandem capture / without, daemon running",
+     $overhead{'pgtandem-running'}{ratio}, '>=', 0.90);
 
 # ---------------------------------------------------------------- 2. catch-up
 my %catchup;
@@ -136,6 +150,7 @@ for my $rows (@sizes) {
       $tool eq 'copy' ? '-' : ($c->{md5_all_equal} ? 'equal' : 'DIFF'), runs_text(@{$c->{runs_s}});
   }
 }
+print "$meta->{note_100k}\n" if $meta->{note_100k};
 my $ref = (grep { $_ == 1000000 } @sizes) ? 1000000 : $sizes[-1];
 my $at = $ref == 1000000 ? '1M' : "$ref rows (--quick)";
 my $rate = sub { my ($tool) = @_; $catchup{$ref}{$tool} && $catchup{$ref}{$tool}{rows_per_s} };
@@ -178,7 +193,8 @@ $out{catchup} = {sizes => \@sizes, by_rows => \%catchup,
                  pgtandem_us_per_row => $us->($spr), pgtandem_us_per_added_row => $us->($added),
                  linearity_deviation => round($dev, 4),
                  copy_us_per_row => $us->($copy_spr), copy_us_per_added_row => $us->($copy_added),
-                 copy_linearity_deviation => round($copy_dev, 4), note_5m => $meta->{note_5m}};
+                 copy_linearity_deviation => round($copy_dev, 4), note_5m => $meta->{note_5m},
+                 note_100k => $meta->{note_100k}};
 target('catch-up grows linearly: s per added row, 100k->1M vs 1M->5M', $dev, '<=', 0.15, $lin_note);
 
 # ---------------------------------------------------------------- 3. lag
@@ -237,12 +253,19 @@ target("daemon peak RSS during the $at catch-up (MiB), pgtandem, worst run",
 
 # ---------------------------------------------------------------- targets
 $out{targets} = \@targets;
-print "\n=== Targets\n";
-for my $t (@targets) {
-  my $verdict = !defined $t->{pass} ? 'n/a ' : $t->{pass} ? 'PASS' : 'FAIL';
-  printf "%s  %-68s %10s %s %s%s\n", $verdict, $t->{name}, fmt('%.3g', $t->{value}), $t->{op}, $t->{threshold},
-    $t->{note} ? "  ($t->{note})" : '';
+$out{also_measured} = \@also;
+sub print_verdicts {
+  my ($yes, $no, @list) = @_;
+  for my $t (@list) {
+    my $verdict = !defined $t->{pass} ? 'n/a ' : $t->{pass} ? $yes : $no;
+    printf "%-6s %-68s %10s %s %s%s\n", $verdict, $t->{name}, fmt('%.3g', $t->{value}), $t->{op}, $t->{threshold},
+      $t->{note} ? "  ($t->{note})" : '';
+  }
 }
+print "\n=== Targets (issue #3)\n";
+print_verdicts('PASS', 'FAIL', @targets);
+print "\n=== Also measured, against the same thresholds (not targets)\n";
+print_verdicts('meets', 'misses', @also);
 open my $o, '>', $out_file or die "report.pl: $out_file: $!\n";
 print {$o} $json->encode(\%out);
 close $o;
