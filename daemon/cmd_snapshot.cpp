@@ -42,6 +42,16 @@ int Run(const Config& config, const ParsedArgs& args) {
                "  pg_dump --snapshot={} --format=directory --jobs=4 --file=DUMPDIR \"{}\"\n\n"
                "then restore it on the target and run: pgtandem bootstrap --sync {} --target TARGET\n",
                exported.id, sync.source, exported.snapshot, exported.id, dump_dsn, sync.name);
+    pg::Result c_capture =
+        co_await watcher.Exec("SELECT pg_catalog.to_regprocedure('pgtandem.capture_row()') IS NOT NULL");
+    if (c_capture.Get(0, 0) == "t") {
+      fmt::print("\nThe source captures with the C trigger, pgtandem.capture_row(). A server without pgtandem's module "
+                 "(a managed one) refuses that function, and the triggers that call it, when the dump is restored; "
+                 "bootstrap removes them either way. To restore a directory or custom format dump without those "
+                 "errors, leave them out:\n\n"
+                 "  pg_restore -l DUMPDIR | grep -v -e capture_row -e pgtandem_capture > DUMPDIR.list\n"
+                 "  pg_restore -L DUMPDIR.list -d TARGET DUMPDIR\n");
+    }
     std::fflush(stdout);
     co_await HoldUntilDumped(watcher, hold, log);
     fmt::print("pg_dump has finished with the snapshot; it is released\n");

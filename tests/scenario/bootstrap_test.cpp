@@ -1,5 +1,7 @@
 // Snapshot-restore bootstrapping: a target restored from a dump of the source catches up, exactly.
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -82,6 +84,55 @@ TEST_CASE("a dump taken with 'pgtandem snapshot' catches up from exactly its bou
   RunResult again = setup.Pgtandem({"bootstrap", "--target", "t0"});
   REQUIRE(again.exit_code == 0);
   REQUIRE_THAT(again.output, Contains("already bootstrapped"));
+}
+
+TEST_CASE("a dump of a source captured in C restores without the C trigger through the list 'pgtandem snapshot' "
+          "prints, and catches up", "[scenario]") {
+  ReplicationSetup setup("snapc", 1, kSampleSchema, kSampleTables, {}, true);
+  setup.WriteConfig(WithCCapture(setup.DefaultConfig()));
+  setup.Install();
+  setup.Source().Exec("INSERT INTO customers (name) SELECT 'before ' || g FROM generate_series(1, 20) g", kDatabase);
+  ChildProcess exporter({PgtandemBinary(), "--config", setup.ConfigPath().string(), "snapshot"},
+                        setup.Dir() / "snapshot.log");
+  std::smatch match;
+  WaitUntil([&] {
+    INFO(exporter.Output());
+    REQUIRE_FALSE(exporter.TryWait().has_value());
+    return exporter.Output().find("pg_restore -L DUMPDIR.list") != std::string::npos;
+  }, 60s, "pgtandem snapshot to print the pg_dump command and the restore list for the C trigger");
+  std::string out = exporter.Output();
+  REQUIRE_THAT(out, Contains("pg_restore -l DUMPDIR | grep -v -e capture_row -e pgtandem_capture > DUMPDIR.list"));
+  REQUIRE(std::regex_search(out, match, std::regex("--snapshot=(\\S+)")));
+  Dump(setup, {"--format=directory", "--snapshot=" + match[1].str()}, "dump.dir");
+  REQUIRE(exporter.Wait(60s) == 0);
+
+  // The printed filter, line by line, as grep -v applies it.
+  RunResult listed = Run({PgBinary("pg_restore"), "-l", (setup.Dir() / "dump.dir").string()}, 60s);
+  REQUIRE(listed.exit_code == 0);
+  std::istringstream lines(listed.output);
+  std::ofstream list(setup.Dir() / "dump.list");
+  int left_out = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("capture_row") != std::string::npos || line.find("pgtandem_capture") != std::string::npos) {
+      ++left_out;
+    } else {
+      list << line << "\n";
+    }
+  }
+  list.close();
+  const int captured = std::stoi(setup.Source().Query1("SELECT count(*) FROM pgtandem.captured_table", kDatabase));
+  REQUIRE(left_out == 1 + captured);
+  Restore(setup, "dump.dir", {"-L", (setup.Dir() / "dump.list").string()});
+  REQUIRE(setup.Target(0).Query1("SELECT to_regprocedure('pgtandem.capture_row()') IS NULL", kDatabase) == "t");
+  REQUIRE(setup.Target(0).Query1("SELECT count(*) FROM pg_trigger WHERE tgname = 'pgtandem_capture'", kDatabase) ==
+          "0");
+
+  RunResult bootstrapped = setup.Pgtandem({"bootstrap", "--target", "t0"});
+  INFO(bootstrapped.output);
+  REQUIRE(bootstrapped.exit_code == 0);
+  setup.Source().Exec("INSERT INTO customers (name) SELECT 'after ' || g FROM generate_series(1, 20) g", kDatabase);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(90s);
 }
 
 TEST_CASE("a pg_dump -Fc taken in the middle of a write load is bootstrapped and caught up under load",
