@@ -187,13 +187,25 @@ sub linearity {
 my ($spr, $added, $dev) = linearity('pgtandem', 'pgtandem');
 my $lin_note = defined $dev ? undef : 'needs the 100k, 1M and 5M backlogs (full run)';
 my ($copy_spr, $copy_added, $copy_dev) = linearity('copy', 'bare COPY');
+# pgtandem's time over the bare COPY's at each size: constant when pgtandem
+# grows as the physical limit grows, whatever the machine's curve.
+my %over_copy = map { $_ => $catchup{$_}{pgtandem}{median_s} / $catchup{$_}{copy}{median_s} }
+                grep { $catchup{$_}{pgtandem} && $catchup{$_}{copy} && $catchup{$_}{copy}{median_s} } @sizes;
+my ($oc_low, $oc_high) = (sort { $a <=> $b } values %over_copy)[0, -1];
+my $over_copy_spread = keys %over_copy == 3 && $oc_low > 0 ? $oc_high / $oc_low - 1 : undef;
+printf "pgtandem's time over the bare COPY's: %s%s\n",
+  join(' / ', map { sprintf('%.2f', $over_copy{$_}) } sort { $a <=> $b } keys %over_copy),
+  defined $over_copy_spread ? sprintf(' (%.1f %% apart)', 100 * $over_copy_spread) : '' if %over_copy;
+also("catch-up time over the bare COPY's, 100k / 1M / 5M, within", $over_copy_spread, '<=', 0.15);
 my $us = sub { my ($h) = @_; return {map { $_ => round($h->{$_} * 1e6, 3) } keys %$h} };
 $out{catchup} = {sizes => \@sizes, by_rows => \%catchup,
                  ratios_at_rows => $ref, ratios => {map { $_ => round($ratios{$_}, 3) } keys %ratios},
                  pgtandem_us_per_row => $us->($spr), pgtandem_us_per_added_row => $us->($added),
                  linearity_deviation => round($dev, 4),
                  copy_us_per_row => $us->($copy_spr), copy_us_per_added_row => $us->($copy_added),
-                 copy_linearity_deviation => round($copy_dev, 4), note_5m => $meta->{note_5m},
+                 copy_linearity_deviation => round($copy_dev, 4),
+                 pgtandem_over_copy => {map { $_ => round($over_copy{$_}, 3) } keys %over_copy},
+                 pgtandem_over_copy_spread => round($over_copy_spread, 4), note_5m => $meta->{note_5m},
                  note_100k => $meta->{note_100k}};
 target('catch-up grows linearly: s per added row, 100k->1M vs 1M->5M', $dev, '<=', 0.15, $lin_note);
 
