@@ -35,6 +35,15 @@ void Restore(ReplicationSetup& setup, const std::string& file, std::vector<std::
   REQUIRE(restored.exit_code == 0);
 }
 
+// Waits until the running `process` has printed `text`.
+void WaitForOutput(ChildProcess& process, const std::string& text, const char* what) {
+  WaitUntil([&] {
+    INFO(process.Output());
+    REQUIRE_FALSE(process.TryWait().has_value());
+    return process.Output().find(text) != std::string::npos;
+  }, 60s, what);
+}
+
 // Deltas on the source of transactions `snapshot` does not see.
 long DeltasAfter(ReplicationSetup& setup, const std::string& snapshot) {
   auto ids = setup.Source().Query("SELECT id FROM pgtandem.captured_table", kDatabase);
@@ -57,15 +66,11 @@ TEST_CASE("a dump taken with 'pgtandem snapshot' catches up from exactly its bou
   std::this_thread::sleep_for(1s);
   ChildProcess exporter({PgtandemBinary(), "--config", setup.ConfigPath().string(), "snapshot"},
                         setup.Dir() / "snapshot.log");
-  std::smatch match;
-  WaitUntil([&] {
-    INFO(exporter.Output());
-    REQUIRE_FALSE(exporter.TryWait().has_value());
-    std::string out = exporter.Output();
-    return std::regex_search(out, match, std::regex("--snapshot=(\\S+)"));
-  }, 60s, "pgtandem snapshot to print the pg_dump command");
-  std::string id = match[1];
+  WaitForOutput(exporter, "then restore it on the target", "pgtandem snapshot to print the pg_dump command");
   std::string out = exporter.Output();
+  std::smatch match;
+  REQUIRE(std::regex_search(out, match, std::regex("--snapshot=(\\S+)")));
+  std::string id = match[1];
   REQUIRE(std::regex_search(out, match, std::regex("source snapshot ([0-9:,]+)")));
   std::string boundary = match[1];
   Dump(setup, {"--format=directory", "--jobs=2", "--snapshot=" + id}, "dump.dir");
@@ -94,14 +99,11 @@ TEST_CASE("a dump of a source captured in C restores without the C trigger throu
   setup.Source().Exec("INSERT INTO customers (name) SELECT 'before ' || g FROM generate_series(1, 20) g", kDatabase);
   ChildProcess exporter({PgtandemBinary(), "--config", setup.ConfigPath().string(), "snapshot"},
                         setup.Dir() / "snapshot.log");
-  std::smatch match;
-  WaitUntil([&] {
-    INFO(exporter.Output());
-    REQUIRE_FALSE(exporter.TryWait().has_value());
-    return exporter.Output().find("pg_restore -L DUMPDIR.list") != std::string::npos;
-  }, 60s, "pgtandem snapshot to print the pg_dump command and the restore list for the C trigger");
+  WaitForOutput(exporter, "pg_restore -L DUMPDIR.list",
+                "pgtandem snapshot to print the pg_dump command and the restore list for the C trigger");
   std::string out = exporter.Output();
   REQUIRE_THAT(out, Contains("pg_restore -l DUMPDIR | grep -v -e capture_row -e pgtandem_capture > DUMPDIR.list"));
+  std::smatch match;
   REQUIRE(std::regex_search(out, match, std::regex("--snapshot=(\\S+)")));
   Dump(setup, {"--format=directory", "--snapshot=" + match[1].str()}, "dump.dir");
   REQUIRE(exporter.Wait(60s) == 0);

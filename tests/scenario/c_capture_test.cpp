@@ -93,6 +93,18 @@ void Replace(std::string& text, const std::string& from, const std::string& to) 
   text.replace(at, from.size(), to);
 }
 
+// `config` with the source's dsn naming role migrator, created to own every
+// table of kSchema and nothing more: no superuser.
+std::string AsTableOwner(PgCluster& source, std::string config) {
+  source.Exec("CREATE ROLE migrator LOGIN; GRANT CREATE ON DATABASE app TO migrator; "
+              "ALTER TABLE amounts OWNER TO migrator; ALTER TABLE names OWNER TO migrator; "
+              "ALTER TABLE \"Order Lines\" OWNER TO migrator; ALTER TABLE docs OWNER TO migrator; "
+              "ALTER TABLE events OWNER TO migrator; ALTER TABLE events_eu OWNER TO migrator; "
+              "ALTER TABLE events_us OWNER TO migrator", kDatabase);
+  Replace(config, source.Dsn(kDatabase), source.Dsn(kDatabase, "migrator"));
+  return config;
+}
+
 // Names of the functions the capture triggers of database `db` run.
 std::string TriggerFunctions(PgCluster& cluster, std::string_view db) {
   return cluster.Query1("SELECT string_agg(DISTINCT tgfoid::regproc::text, ',') FROM pg_trigger "
@@ -226,13 +238,7 @@ TEST_CASE("install switches between the C and the PL/pgSQL capture, and says why
   REQUIRE_THAT(refused.output, Contains("/nonexistent/pgtandem_capture") && Contains("capture_library"));
   REQUIRE(source.Query1("SELECT to_regnamespace('pgtandem') IS NULL", kDatabase) == "t");
 
-  source.Exec("CREATE ROLE migrator LOGIN; GRANT CREATE ON DATABASE app TO migrator; "
-              "ALTER TABLE amounts OWNER TO migrator; ALTER TABLE names OWNER TO migrator; "
-              "ALTER TABLE \"Order Lines\" OWNER TO migrator; ALTER TABLE docs OWNER TO migrator; "
-              "ALTER TABLE events OWNER TO migrator", kDatabase);
-  std::string unprivileged = c;
-  Replace(unprivileged, source.Dsn(kDatabase), source.Dsn(kDatabase, "migrator"));
-  setup.WriteConfig(unprivileged);
+  setup.WriteConfig(AsTableOwner(source, c));
   refused = setup.Pgtandem({"install"});
   INFO(refused.output);
   REQUIRE(refused.exit_code != 0);
@@ -272,14 +278,7 @@ TEST_CASE("by default install takes the C capture where the server can create it
     return source.Query1("SELECT string_agg(k::text, ',' ORDER BY seq) FROM pgtandem.d_" + id, kDatabase);
   };
 
-  source.Exec("CREATE ROLE migrator LOGIN; GRANT CREATE ON DATABASE app TO migrator; "
-              "ALTER TABLE amounts OWNER TO migrator; ALTER TABLE names OWNER TO migrator; "
-              "ALTER TABLE \"Order Lines\" OWNER TO migrator; ALTER TABLE docs OWNER TO migrator; "
-              "ALTER TABLE events OWNER TO migrator; ALTER TABLE events_eu OWNER TO migrator; "
-              "ALTER TABLE events_us OWNER TO migrator", kDatabase);
-  std::string unprivileged = automatic;
-  Replace(unprivileged, source.Dsn(kDatabase), source.Dsn(kDatabase, "migrator"));
-  setup.WriteConfig(unprivileged);
+  setup.WriteConfig(AsTableOwner(source, automatic));
   RunResult installed = setup.Pgtandem({"install"});
   INFO(installed.output);
   REQUIRE(installed.exit_code == 0);
