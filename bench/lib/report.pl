@@ -150,7 +150,7 @@ for my $rows (@sizes) {
       $tool eq 'copy' ? '-' : ($c->{md5_all_equal} ? 'equal' : 'DIFF'), runs_text(@{$c->{runs_s}});
   }
 }
-print "$meta->{note_100k}\n" if $meta->{note_100k};
+print "$meta->{note_100k}\n" if $meta->{note_100k} && grep { $_ == 100000 } @sizes;
 my $ref = (grep { $_ == 1000000 } @sizes) ? 1000000 : $sizes[-1];
 my $at = $ref == 1000000 ? '1M' : "$ref rows (--quick)";
 my $rate = sub { my ($tool) = @_; $catchup{$ref}{$tool} && $catchup{$ref}{$tool}{rows_per_s} };

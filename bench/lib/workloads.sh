@@ -19,18 +19,19 @@
 # A backlog is every pgbench_accounts row of a database updated, as the issue
 # defines the 1M one: 100k on bench_pgt1 (scale 1), 1M on bench_pgt, 5M on
 # bench_pgt50, so that the three sizes differ in size only. Bucardo is set up
-# on bench_buc alone and runs the 1M backlog there. --quick has no bench_pgt1:
-# its 100k backlog is every tenth row of the scale-10 databases, for both tools.
+# on bench_buc alone and runs the 1M backlog there. --quick runs the 1M only.
 
 PGBENCH_CLIENTS=(-c 4 -j 2)
 
-# The database, the accounts updated and the last of them, for a backlog of ROWS.
-_catchup_scattered() { ((QUICK && $1 == 100000)); }
+# The database whose every account makes a backlog of ROWS; account ROWS is its last.
 _catchup_db() {
-  if (($1 > 1000000)); then echo bench_pgt50; elif (($1 == 100000)) && ! _catchup_scattered "$1"; then echo bench_pgt1; else echo bench_pgt; fi
+  case $1 in
+    100000) echo bench_pgt1 ;;
+    1000000) echo bench_pgt ;;
+    5000000) echo bench_pgt50 ;;
+    *) echo "bench: no database holds a backlog of $1 rows (100000, 1000000 or 5000000)" >&2; return 1 ;;
+  esac
 }
-_catchup_where() { if _catchup_scattered "$1"; then echo 'aid % 10 = 0'; else echo 'aid > 0'; fi; }
-_catchup_aid() { if _catchup_scattered "$1"; then echo 1000000; else echo "$1"; fi; }
 
 # pgbench against the source database DB with extra arguments; prints TPS.
 _pgbench_tps() {
@@ -134,7 +135,7 @@ _backlog() {
   sql src "$db" -c "VACUUM pgbench_accounts" && sql dst "$db" -c "VACUUM pgbench_accounts" || return 1
   t0=$(now)
   BACKLOG_XID=$(sql src "$db" -c "BEGIN" \
-    -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE $(_catchup_where "$rows")" \
+    -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid > 0" \
     -c "SELECT pg_current_xact_id()" -c "COMMIT") || return 1
   BACKLOG_S=$(secs_between "$t0" "$(now)")
   BACKLOG_VALUE=$(sql src "$db" -c "SELECT abalance FROM pgbench_accounts WHERE aid = $aid")
@@ -157,8 +158,8 @@ _confirm() {
 
 _catchup_pgtandem() {
   local rows=$1 rep=$2 db aid seconds hwm ok
-  db=$(_catchup_db "$rows")
-  aid=$(_catchup_aid "$rows")
+  db=$(_catchup_db "$rows") || return 1
+  aid=$rows
   pgt_reset "$db" install && _backlog "$db" "$rows" "$aid" || return 1
   checkpoint_both
   pgt_start "$db"
@@ -204,12 +205,12 @@ _catchup_bucardo() {
 # into an empty table with the same definition and primary key on the target.
 _catchup_copy() {
   local rows=$1 rep=$2 db t0 seconds
-  db=$(_catchup_db "$rows")
+  db=$(_catchup_db "$rows") || return 1
   sql dst "$db" -c "CREATE TABLE IF NOT EXISTS bench_copy (LIKE pgbench_accounts INCLUDING ALL)" \
     -c "TRUNCATE bench_copy" || return 1
   checkpoint_both
   t0=$(now)
-  sql src "$db" -c "COPY (SELECT * FROM pgbench_accounts WHERE $(_catchup_where "$rows")) TO STDOUT" |
+  sql src "$db" -c "COPY (SELECT * FROM pgbench_accounts WHERE aid > 0) TO STDOUT" |
     sql dst "$db" -c "COPY bench_copy FROM STDIN" || return 1
   seconds=$(secs_between "$t0" "$(now)")
   sql dst "$db" -c "TRUNCATE bench_copy"
