@@ -128,10 +128,11 @@ w_overhead() {
 # ---------------------------------------------------------------------------
 # 2. Catch-up, and 4. the daemons' memory during it.
 
-# Makes the backlog: one UPDATE of ROWS accounts in DB, in one transaction.
-# Sets BACKLOG_XID, BACKLOG_VALUE (aid AID's balance after it) and BACKLOG_S.
+# Makes the backlog: one UPDATE of every account in DB, in one transaction;
+# AID is its last account. Sets BACKLOG_XID, BACKLOG_VALUE (account AID's
+# balance after it) and BACKLOG_S.
 _backlog() {
-  local db=$1 rows=$2 aid=$3 t0
+  local db=$1 aid=$2 t0
   sql src "$db" -c "VACUUM pgbench_accounts" && sql dst "$db" -c "VACUUM pgbench_accounts" || return 1
   t0=$(now)
   BACKLOG_XID=$(sql src "$db" -c "BEGIN" \
@@ -160,7 +161,7 @@ _catchup_pgtandem() {
   local rows=$1 rep=$2 db aid seconds hwm ok
   db=$(_catchup_db "$rows") || return 1
   aid=$rows
-  pgt_reset "$db" install && _backlog "$db" "$rows" "$aid" || return 1
+  pgt_reset "$db" install && _backlog "$db" "$aid" || return 1
   checkpoint_both
   pgt_start "$db"
   seconds=$(perl "$BENCH_LIB/waitfor.pl" --dsn "$(dbi dst "$db")" --since "$PGT_T0" --interval 0.02 \
@@ -178,7 +179,7 @@ _catchup_pgtandem() {
 
 _catchup_bucardo() {
   local rows=$1 rep=$2 db=bench_buc aid=1000000 seconds ok rss
-  buc_reset "$db" && _backlog "$db" "$rows" "$aid" || return 1
+  buc_reset "$db" && _backlog "$db" "$aid" || return 1
   checkpoint_both
   buc_start || return 1
   perl "$BENCH_LIB/rss.pl" --pidfile "$(buc_mcp_pidfile)" --match '^Bucardo ' >"$BENCH_DIR/rss.json" &
