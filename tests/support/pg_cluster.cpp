@@ -43,6 +43,14 @@ std::vector<std::string> AsClusterOwner(std::vector<std::string> argv) {
   return argv;
 }
 
+// Files the server must own (its data and tablespace dirs, a TLS key) go to
+// the postgres OS user when the tests run as root; false if that fails.
+bool HandToClusterOwner(const fs::path& path) {
+  if (!RunningAsRoot()) return true;
+  const passwd* owner = ::getpwnam(kOwner);
+  return owner != nullptr && ::chown(path.c_str(), owner->pw_uid, owner->pw_gid) == 0;
+}
+
 RunResult RunTool(const std::string& tool, std::vector<std::string> args) {
   args.insert(args.begin(), (kPgBin / tool).string());
   return Run(AsClusterOwner(std::move(args)), kToolTimeout);
@@ -90,9 +98,7 @@ fs::path MakeBaseDir(const std::string& label) {
   if (::mkdtemp(pattern.data()) == nullptr) {
     throw std::system_error(errno, std::generic_category(), "cannot create " + pattern);
   }
-  if (!RunningAsRoot()) return pattern;
-  const passwd* owner = ::getpwnam(kOwner);
-  if (owner == nullptr || ::chown(pattern.c_str(), owner->pw_uid, owner->pw_gid) != 0) {
+  if (!HandToClusterOwner(pattern)) {
     std::error_code ignored;
     fs::remove(pattern, ignored);
     throw std::runtime_error("cannot hand " + pattern + " to the OS user '" + kOwner +
@@ -384,12 +390,8 @@ void PgCluster::EnableSsl(const fs::path& cert_file, const fs::path& key_file) {
   fs::copy_file(cert_file, cert, fs::copy_options::overwrite_existing);
   fs::copy_file(key_file, key, fs::copy_options::overwrite_existing);
   fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
-  if (RunningAsRoot()) {
-    const passwd* owner = ::getpwnam(kOwner);
-    if (owner == nullptr || ::chown(cert.c_str(), owner->pw_uid, owner->pw_gid) != 0 ||
-        ::chown(key.c_str(), owner->pw_uid, owner->pw_gid) != 0) {
-      throw std::runtime_error(Describe() + "cannot hand the server's certificate and key to '" + kOwner + "'");
-    }
+  if (!HandToClusterOwner(cert) || !HandToClusterOwner(key)) {
+    throw std::runtime_error(Describe() + "cannot hand the server's certificate and key to '" + kOwner + "'");
   }
   AppendSettings({"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"},
                  "Requested by the test (EnableSsl): TLS with the test's own CA.");
@@ -430,6 +432,15 @@ std::string PgCluster::ServerLog() const { return ReadFile(log_file_); }
 
 void PgCluster::CreateDatabase(std::string_view name) const {
   Exec("CREATE DATABASE " + QuoteIdentifier(name));
+}
+
+void PgCluster::CreateTablespace(std::string_view name) const {
+  const fs::path location = base_dir_ / ("tablespace-" + std::string(name));
+  fs::create_directory(location);
+  if (!HandToClusterOwner(location)) {
+    throw std::runtime_error(Describe() + "cannot hand " + location.string() + " to '" + kOwner + "'");
+  }
+  Exec("CREATE TABLESPACE " + QuoteIdentifier(name) + " LOCATION '" + location.string() + "'");
 }
 
 void PgCluster::Exec(std::string_view sql, std::string_view dbname) const {

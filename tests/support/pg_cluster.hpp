@@ -71,6 +71,8 @@ class PgCluster {
   std::string ServerLog() const;
 
   void CreateDatabase(std::string_view name) const;
+  // CREATE TABLESPACE in a directory of this cluster's temp dir, removed with it.
+  void CreateTablespace(std::string_view name) const;
   // Runs one or more ';'-separated statements in one PQexec (an implicit
   // transaction unless they say otherwise). Throws std::runtime_error with the
   // server's message and the SQL.
