@@ -3,7 +3,9 @@
 #include "pgtandem/applier.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "pgtandem/index_rebuild.hpp"
 #include "pgtandem/key_join.hpp"
 #include "pgtandem/progress.hpp"
 
@@ -119,9 +121,12 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   bool recopy = false;
   if (segment.recopy) recopy = co_await EmptyForRecopy(table);
   if (recopy) {
+    DroppedIndexes indexes = co_await DropIndexesForCopy(target_, table, log_);
     auto rows = co_await source.CopyTo(reader.TableCopySql(segment), target_, RowsCopyIn(table));
-    log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows)",
-              table.name.Display(), segment.deltas, rows.rows);
+    co_await RebuildIndexes(target_, table, indexes);
+    log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows){}",
+              table.name.Display(), segment.deltas, rows.rows,
+              indexes.names.empty() ? "" : fmt::format(", then built {} again", fmt::join(indexes.names, ", ")));
     stats.rows += rows.rows;
     stats.bytes += rows.bytes;
     co_return;

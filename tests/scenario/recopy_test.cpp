@@ -2,6 +2,7 @@
 // whole; a reader on the target, a foreign key or inserted keys send it down
 // the key path instead, and every way ends equal.
 #include <chrono>
+#include <map>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -83,6 +84,99 @@ TEST_CASE("a backlog of updates and deletes covering most of a table is applied 
   // Replication goes on after it, key by key.
   setup.Source().Exec("UPDATE items SET note = 'later' WHERE id = 1", kDatabase);
   setup.WaitEqual(60s);
+}
+
+// Every index of the target's items, as the catalog describes it (its
+// definition, constraint, tablespace, comments, statistics targets, CLUSTER
+// and REPLICA IDENTITY marks), one line each, by name.
+std::string IndexCatalog(const PgCluster& target) {
+  return target.Query1(R"(
+SELECT string_agg(pg_catalog.format('%s: %s; tablespace %s; clustered %s; replica identity %s; comment %s; '
+                                    'statistics %s; constraint %s',
+         ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid), ts.spcname, i.indisclustered, i.indisreplident,
+         pg_catalog.obj_description(i.indexrelid, 'pg_class'),
+         (SELECT pg_catalog.string_agg(a.attstattarget::text, ',' ORDER BY a.attnum)
+            FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid),
+         (SELECT pg_catalog.string_agg(pg_catalog.format('%s %s %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid),
+                                   pg_catalog.obj_description(c.oid, 'pg_constraint')), ', ' ORDER BY c.conname)
+            FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)),
+       E'\n' ORDER BY ic.relname)
+  FROM pg_catalog.pg_index i
+  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace
+ WHERE i.indrelid = 'items'::regclass)", kDatabase);
+}
+
+// The oid of each of the target's items indexes, by name.
+std::map<std::string, std::string> IndexOids(const PgCluster& target) {
+  std::map<std::string, std::string> oids;
+  for (const auto& row : target.Query("SELECT indexrelid::regclass::text, indexrelid::text FROM pg_index "
+                                      "WHERE indrelid = 'items'::regclass", kDatabase)) {
+    oids[row[0]] = row[1];
+  }
+  return oids;
+}
+
+TEST_CASE("a recopy builds the target table's indexes after the copy, each exactly as it was", "[scenario]") {
+  ReplicationSetup setup("recopy-indexes", 1, kSchema, R"(["public.items"])");
+  for (const PgCluster* node : {&setup.Source(), &setup.Target(0)}) {
+    node->CreateTablespace("fast_disk");
+    node->Exec(R"(
+ALTER TABLE items ADD COLUMN code integer, ADD COLUMN parent text;
+COMMENT ON CONSTRAINT items_pkey ON items IS 'the key';
+ALTER TABLE items CLUSTER ON items_pkey;
+CREATE UNIQUE INDEX items_id_label ON items (id, label) WITH (fillfactor = 80);
+ALTER TABLE items REPLICA IDENTITY USING INDEX items_id_label;
+ALTER TABLE items ADD CONSTRAINT items_code_key UNIQUE (code) DEFERRABLE INITIALLY DEFERRED;
+CREATE INDEX items_note_lower ON items (lower(note)) INCLUDE (label) WITH (fillfactor = 70)
+  TABLESPACE fast_disk WHERE note IS NOT NULL;
+ALTER INDEX items_note_lower ALTER COLUMN 1 SET STATISTICS 500;
+COMMENT ON INDEX items_note_lower IS 'notes, case-blind';
+ALTER TABLE items ADD CONSTRAINT items_code_excl EXCLUDE USING btree (code WITH =);
+ALTER TABLE items ADD CONSTRAINT items_label_key UNIQUE (label);
+ALTER TABLE items ADD CONSTRAINT items_parent_fkey FOREIGN KEY (parent) REFERENCES items (label);
+)", kDatabase);
+  }
+  const std::string catalog_before = IndexCatalog(setup.Target(0));
+  FillThenChangeAll(setup, "");
+  std::map<std::string, std::string> oids_before = IndexOids(setup.Target(0));
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  INFO(daemon.Output());
+  // The exclusion constraint and the unique key a foreign key depends on stay; the rest are built after the copy.
+  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows), then built items_pkey, items_id_label, "
+                                       "items_code_key, items_note_lower again"));
+  CHECK(IndexCatalog(setup.Target(0)) == catalog_before);
+  CHECK(setup.Target(0).Query1("SELECT relreplident FROM pg_class WHERE oid = 'items'::regclass", kDatabase) == "i");
+  std::map<std::string, std::string> oids_after = IndexOids(setup.Target(0));
+  for (const char* kept : {"items_code_excl", "items_label_key"}) CHECK(oids_after[kept] == oids_before[kept]);
+  for (const char* built : {"items_pkey", "items_id_label", "items_code_key", "items_note_lower"}) {
+    CHECK(oids_after[built] != oids_before[built]);
+  }
+  // The rebuilt keys are enforced: a duplicate written on the target is refused.
+  CHECK_THROWS(setup.Target(0).Exec("INSERT INTO items (id, label) VALUES (1, 'duplicate key')", kDatabase));
+}
+
+TEST_CASE("a recopy keeps the target's indexes in place while copying when the target refuses to drop them",
+          "[scenario]") {
+  ReplicationSetup setup("recopy-no-ddl", 1, kSchema, R"(["public.items"])");
+  // A DBA's guard against DDL on a table, enabled ALWAYS so that it fires in replica mode too.
+  setup.Target(0).Exec(R"(
+CREATE FUNCTION refuse_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN IF current_query() LIKE '%items%' THEN RAISE EXCEPTION 'no DDL on items'; END IF; END $$;
+CREATE EVENT TRIGGER refuse_ddl ON ddl_command_start WHEN TAG IN ('ALTER TABLE', 'DROP INDEX')
+  EXECUTE FUNCTION refuse_ddl();
+ALTER EVENT TRIGGER refuse_ddl ENABLE ALWAYS;
+)", kDatabase);
+  FillThenChangeAll(setup, "");
+  const std::string pkey_before = setup.Target(0).Query1("SELECT 'items_pkey'::regclass::oid", kDatabase);
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  INFO(daemon.Output());
+  CHECK_THAT(daemon.Output(), Contains("table public.items: copying it with its indexes in place, since one could "
+                                       "not be dropped") && Contains("no DDL on items"));
+  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)") && !Contains("built items_pkey"));
+  CHECK(setup.Target(0).Query1("SELECT 'items_pkey'::regclass::oid", kDatabase) == pkey_before);
 }
 
 TEST_CASE("a recopy that a target reader or a foreign key stands in the way of goes key by key and ends equal",
