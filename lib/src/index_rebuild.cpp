@@ -24,7 +24,8 @@ WITH ix AS (
            ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
     LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace
    WHERE i.indrelid = $1::pg_catalog.regclass AND t.relkind = 'r'
-     AND pg_catalog.pg_has_role(t.relowner, 'USAGE')
+     AND pg_catalog.pg_has_role(t.relowner, 'USAGE') AND pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE')
+     AND (ic.reltablespace = 0 OR pg_catalog.has_tablespace_privilege(ic.reltablespace, 'CREATE'))
      AND i.indisvalid AND i.indisready AND i.indislive
      AND c.contype IS DISTINCT FROM 'x'
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d

@@ -107,11 +107,11 @@ SELECT string_agg(pg_catalog.format('%s: %s; tablespace %s; clustered %s; replic
  WHERE i.indrelid = 'items'::regclass)", kDatabase);
 }
 
-// The oid of each of the target's items indexes, by name.
-std::map<std::string, std::string> IndexOids(const PgCluster& target) {
+// The oid of each of the target's indexes of `table`, by name.
+std::map<std::string, std::string> IndexOids(const PgCluster& target, const std::string& table = "items") {
   std::map<std::string, std::string> oids;
   for (const auto& row : target.Query("SELECT indexrelid::regclass::text, indexrelid::text FROM pg_index "
-                                      "WHERE indrelid = 'items'::regclass", kDatabase)) {
+                                      "WHERE indrelid = '" + table + "'::regclass", kDatabase)) {
     oids[row[0]] = row[1];
   }
   return oids;
@@ -155,6 +155,55 @@ ALTER TABLE items ADD CONSTRAINT items_parent_fkey FOREIGN KEY (parent) REFERENC
   }
   // The rebuilt keys are enforced: a duplicate written on the target is refused.
   CHECK_THROWS(setup.Target(0).Exec("INSERT INTO items (id, label) VALUES (1, 'duplicate key')", kDatabase));
+}
+
+TEST_CASE("a recopy builds after the copy only the indexes the target's role may drop and create",
+          "[scenario]") {
+  ReplicationSetup setup("recopy-not-owner", 1, kSchema, R"(["public.items", "public.tags", "own.labels"])");
+  for (const PgCluster* node : {&setup.Source(), &setup.Target(0)}) {
+    node->Exec("CREATE SCHEMA own; CREATE TABLE own.labels (id integer PRIMARY KEY, label text)", kDatabase);
+    node->Exec("INSERT INTO tags SELECT i, i, 'tag ' || i FROM generate_series(1, " + std::to_string(kRows) +
+               ") i; INSERT INTO own.labels SELECT i, 'label ' || i FROM generate_series(1, " +
+               std::to_string(kRows) + ") i", kDatabase);
+  }
+  // items belongs to postgres; tags to the daemon's role, in a schema where it
+  // may not create; own.labels to the daemon's role, in its own schema, with
+  // an index in a tablespace it may not create in.
+  setup.Target(0).CreateTablespace("fast_disk");
+  setup.Target(0).Exec(R"(
+CREATE ROLE replicator LOGIN;
+GRANT CREATE ON DATABASE app TO replicator;
+GRANT SET ON PARAMETER session_replication_role TO replicator;
+GRANT SELECT, INSERT, DELETE, TRUNCATE ON items TO replicator;
+ALTER TABLE tags OWNER TO replicator;
+ALTER SCHEMA own OWNER TO replicator;
+ALTER TABLE own.labels OWNER TO replicator;
+CREATE INDEX labels_label ON own.labels (label) TABLESPACE fast_disk;
+)", kDatabase);
+  FillThenChangeAll(setup, "ANALYZE tags, own.labels; UPDATE tags SET tag = 'changed ' || id; "
+                           "UPDATE own.labels SET label = 'changed ' || id");
+  std::string config = setup.DefaultConfig();
+  std::string dsn = setup.Target(0).Dsn(kDatabase);
+  config.replace(config.find(dsn), dsn.size(), setup.Target(0).Dsn(kDatabase, "replicator"));
+  setup.WriteConfig(config);
+  std::map<std::string, std::string> before = IndexOids(setup.Target(0), "items");
+  before.merge(IndexOids(setup.Target(0), "tags"));
+  before.merge(IndexOids(setup.Target(0), "own.labels"));
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  INFO(daemon.Output());
+  for (const std::string table : {"public.items", "public.tags", "own.labels"}) {
+    CHECK_THAT(daemon.Output(), Contains("table " + table + ": "));
+  }
+  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)\n") && Contains("copied whole (20000 rows)\n") &&
+                                  Contains("copied whole (20000 rows), then built labels_pkey again"));
+  std::map<std::string, std::string> after = IndexOids(setup.Target(0), "items");
+  after.merge(IndexOids(setup.Target(0), "tags"));
+  after.merge(IndexOids(setup.Target(0), "own.labels"));
+  CHECK(after["items_pkey"] == before["items_pkey"]);
+  CHECK(after["tags_pkey"] == before["tags_pkey"]);
+  CHECK(after["own.labels_label"] == before["own.labels_label"]);
+  CHECK(after["own.labels_pkey"] != before["own.labels_pkey"]);
 }
 
 TEST_CASE("a recopy keeps the target's indexes in place while copying when the target refuses to drop them",

@@ -24,7 +24,9 @@ struct DroppedIndexes {
 // constraint, tablespace, comments, statistics targets, CLUSTER and REPLICA
 // IDENTITY marks. It leaves in place the indexes anything else depends on (a
 // foreign key, a partitioned index, an extension), exclusion constraints,
-// invalid indexes, and every index of a table the target's role does not own.
+// invalid indexes, an index in a tablespace the role may not create in, and
+// every index of a table the target's role does not own or whose schema it
+// may not create in.
 // Should a drop fail, nothing is dropped and the COPY keeps the indexes.
 pg::Awaitable<DroppedIndexes> DropIndexesForCopy(pg::Connection& target, const CapturedTable& table,
                                                  const Logger& log);
