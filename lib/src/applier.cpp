@@ -16,7 +16,10 @@ constexpr std::string_view kInsufficientPrivilege = "42501";
 constexpr std::string_view kFeatureNotSupported = "0A000";  // TRUNCATE of a table another references
 constexpr std::string_view kLockNotAvailable = "55P03";
 // How long a recopy waits for the table to itself before going key by key.
-constexpr std::string_view kRecopyLockTimeout = "1s";
+// Longer than the default deadlock_timeout (1 s), after which the server
+// cancels an autovacuum of the table that stands in the way: a target's
+// autovacuum must not send a recopy down the key path.
+constexpr std::string_view kRecopyLockTimeout = "3s";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 

@@ -228,6 +228,27 @@ ALTER EVENT TRIGGER refuse_ddl ENABLE ALWAYS;
   CHECK(setup.Target(0).Query1("SELECT 'items_pkey'::regclass::oid", kDatabase) == pkey_before);
 }
 
+TEST_CASE("a recopy waits out an autovacuum of the table on the target instead of going key by key",
+          "[scenario]") {
+  ReplicationSetup setup("recopy-autovacuum", 1, kSchema, R"(["public.items"])");
+  FillThenChangeAll(setup, "");
+  // An autovacuum of items on the target that would take minutes unless cancelled.
+  setup.Target(0).Exec("ALTER TABLE items SET (autovacuum_vacuum_insert_threshold = 0, "
+                       "autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, "
+                       "autovacuum_vacuum_cost_limit = 1)", kDatabase);
+  setup.Target(0).Exec("ALTER SYSTEM SET autovacuum_naptime = '1s'");
+  setup.Target(0).Exec("SELECT pg_reload_conf()");
+  WaitUntil([&] {
+    return setup.Target(0).Query1("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                                  "AND query LIKE '%items%'") == "1";
+  }, 60s, "an autovacuum of items on the target");
+  ChildProcess daemon = setup.StartDaemon();
+  setup.WaitEqual(60s);
+  INFO(daemon.Output());
+  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)") && !Contains("key by key"));
+  CHECK_THAT(setup.Target(0).ServerLog(), Contains("canceling autovacuum task"));
+}
+
 TEST_CASE("a recopy that a target reader or a foreign key stands in the way of goes key by key and ends equal",
           "[scenario]") {
   ReplicationSetup setup("recopy-refused", 1, kSchema, R"(["public.*"])");
