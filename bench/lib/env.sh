@@ -104,9 +104,11 @@ env_resync() {
   sql dst "$db" -c "VACUUM ANALYZE"
 }
 
-# CHECKPOINT on both clusters (every measured run starts with one).
+# CHECKPOINT on both clusters, then sync: every measured run starts with no
+# dirty page in PostgreSQL or in the kernel, so that it does not pay for
+# writing back what the run before it wrote (a 5M catch-up writes ~2 GB).
 checkpoint_both() {
-  sql src postgres -c CHECKPOINT && sql dst postgres -c CHECKPOINT
+  sql src postgres -c CHECKPOINT && sql dst postgres -c CHECKPOINT && sync
 }
 
 # Appends one JSON object (one line) to the raw results.

@@ -130,7 +130,11 @@ w_overhead() {
 
 # Makes the backlog: one UPDATE of every account in DB, in one transaction;
 # AID is its last account. Sets BACKLOG_XID, BACKLOG_VALUE (account AID's
-# balance after it) and BACKLOG_S.
+# balance after it) and BACKLOG_S. The source's table is then vacuumed, as
+# autovacuum would have done while a real backlog built up over the hours of
+# a dump and restore: otherwise an autovacuum of millions of dead rows may
+# start in the middle of a timed catch-up, or not, at random, and the first
+# reader of the table sets every row's hint bits, whichever tool that is.
 _backlog() {
   local db=$1 aid=$2 t0
   sql src "$db" -c "VACUUM pgbench_accounts" && sql dst "$db" -c "VACUUM pgbench_accounts" || return 1
@@ -139,6 +143,7 @@ _backlog() {
     -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid > 0" \
     -c "SELECT pg_current_xact_id()" -c "COMMIT") || return 1
   BACKLOG_S=$(secs_between "$t0" "$(now)")
+  sql src "$db" -c "VACUUM pgbench_accounts" || return 1
   BACKLOG_VALUE=$(sql src "$db" -c "SELECT abalance FROM pgbench_accounts WHERE aid = $aid")
 }
 
