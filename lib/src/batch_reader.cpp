@@ -39,6 +39,17 @@ std::string TruncationsSql(const CapturedTable& table, const std::string& window
       table.id, window, table.relid);
 }
 
+// The table's rows as the planner last estimated them: its own, or its
+// partitions' for a partitioned table (whose own estimate would count them
+// twice). Looked up by oid, as it is asked at every batch.
+std::string TableRowsSql(const CapturedTable& table) {
+  return fmt::format(
+      "(SELECT (CASE WHEN c.relkind = 'p' THEN (SELECT pg_catalog.sum(GREATEST(l.reltuples, 0)) "
+      "FROM pg_catalog.pg_partition_tree(c.oid) p JOIN pg_catalog.pg_class l ON l.oid = p.relid WHERE p.isleaf) "
+      "ELSE GREATEST(c.reltuples, 0) END)::bigint FROM pg_catalog.pg_class c WHERE c.oid = {})",
+      table.relid);
+}
+
 std::string After(const Position& from) {
   if (from.txid == 0) return {};
   return fmt::format(" AND (d.txid, d.seq) > ('{}'::xid8, {})", from.txid, from.seq);
@@ -64,30 +75,32 @@ int64_t Batch::Deltas() const {
   return total;
 }
 
-pg::Awaitable<std::vector<const CapturedTable*>> BatchReader::PendingTables(const std::string& applied,
-                                                                            const std::string& end,
-                                                                            const Position& from) {
+pg::Awaitable<std::vector<BatchReader::PendingTable>> BatchReader::PendingTables(const std::string& applied,
+                                                                               const std::string& end,
+                                                                               const Position& from) {
   std::string sql;
   std::string window = WindowCondition(applied, end);
   for (const auto& table : tables_) {
     if (table.id < from.table_id) continue;
     if (!sql.empty()) sql += " UNION ALL ";
     Position start = StartOf(table, from);
-    sql += fmt::format("SELECT {0} WHERE EXISTS (SELECT 1 FROM {1} d WHERE {2}{3})", table.id, table.DeltaTable(),
-                       window, After(start));
+    // Only a window's first piece may be recopied, so only it needs the table's size.
+    std::string rows = start.txid == 0 && recopy_percent_ > 0 ? TableRowsSql(table) : "0::bigint";
+    sql += fmt::format("SELECT {0}, {4} WHERE EXISTS (SELECT 1 FROM {1} d WHERE {2}{3})", table.id, table.DeltaTable(),
+                       window, After(start), rows);
     // A window holding only a TRUNCATE still has work for the table's first segment.
     if (start.txid == 0) {
       sql += fmt::format(" OR EXISTS (SELECT 1 FROM pgtandem.truncate_log l WHERE l.table_id = {} AND {})", table.id,
                          WindowCondition(applied, end, "l"));
     }
   }
-  std::vector<const CapturedTable*> pending;
+  std::vector<PendingTable> pending;
   if (sql.empty()) co_return pending;
   pg::Result ids = co_await source_.Exec(sql);
   for (int row = 0; row < ids.Rows(); ++row) {
     int id = static_cast<int>(ids.GetInt(row, 0));
     for (const auto& table : tables_) {
-      if (table.id == id) pending.push_back(&table);
+      if (table.id == id) pending.push_back({&table, ids.IsNull(row, 1) ? 0 : ids.GetInt(row, 1)});
     }
   }
   co_return pending;
@@ -106,19 +119,25 @@ pg::Awaitable<void> BatchReader::CountDeltas(Segment& segment, const std::string
 
 // Only a window as long as the budget or longer is read in order, to find
 // where this batch's piece of it ends.
-pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, const std::string& applied,
+pg::Awaitable<Segment> BatchReader::ReadSegment(const PendingTable& pending, const std::string& applied,
                                                 const std::string& end, const Position& from, int64_t budget,
                                                 bool rows_newer) {
+  const CapturedTable& table = *pending.table;
   Segment segment{&table, StartOf(table, from), std::nullopt, 0, {}};
   std::string window = WindowCondition(applied, end) + After(segment.from);
-  int64_t cap = budget < std::numeric_limits<int64_t>::max() ? budget + 1 : budget;
+  // A window that may be recopied is counted whole, at once: both the choice
+  // and the batch's figures need its whole count, and counting it to the
+  // budget first would read it twice.
+  bool may_recopy = pending.rows > 0;
+  constexpr int64_t kWhole = std::numeric_limits<int64_t>::max();
+  int64_t cap = may_recopy || budget == kWhole ? kWhole : budget + 1;
   co_await CountDeltas(segment, window, cap);
   // A segment that uses the whole budget ends the batch, and Next() keeps
   // the window open only for a segment with an end: so it gets one even
   // when the window ends there too.
   bool split = segment.deltas >= budget;
   segment.inserts_checked = !rows_newer && segment.from.txid == 0 && !split;
-  segment.recopy = co_await WorthRecopy(segment, window, cap);
+  segment.recopy = may_recopy && WorthRecopy(segment, pending.rows);
   if (split) {
     // A recopy takes the rest of the window, past the budget: its cost is the table's size, whatever the count.
     int64_t offset = segment.recopy ? 0 : budget - 1;
@@ -138,25 +157,12 @@ pg::Awaitable<Segment> BatchReader::ReadSegment(const CapturedTable& table, cons
 
 // Copying a table whole costs about a third of what applying the same rows
 // key by key does (no DELETE, no second entry per key in its indexes), so
-// once a window's deltas reach batch.recopy_percent of the table's rows the
-// copy is cheaper, however many of them hit the same keys. It is weighed
-// once per window, at the table's first piece: a window counted past the cap
-// is counted whole then, once, not again at every piece.
-pg::Awaitable<bool> BatchReader::WorthRecopy(Segment& segment, const std::string& window, int64_t cap) {
-  bool counted_whole = segment.deltas < cap;
-  if (recopy_percent_ == 0 || segment.from.txid != 0 || (counted_whole && segment.deltas < kRecopyMinDeltas)) {
-    co_return false;
-  }
+// once a window's deltas reach batch.recopy_percent of the table's `rows`
+// the copy is cheaper, however many of them hit the same keys.
+bool BatchReader::WorthRecopy(const Segment& segment, int64_t rows) const {
   // A row written on the target in the way of a key the source inserted is found only key by key.
-  if (segment.inserts_checked && segment.inserted > 0) co_return false;
-  pg::Result estimate = co_await source_.Exec(fmt::format(
-      "SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint FROM pg_catalog.pg_class c WHERE c.oid = {0} "
-      "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree({0}::oid::regclass) WHERE isleaf)",
-      segment.table->relid));
-  int64_t rows = estimate.IsNull(0, 0) ? 0 : estimate.GetInt(0, 0);
-  if (rows <= 0) co_return false;
-  if (!counted_whole) co_await CountDeltas(segment, window, std::numeric_limits<int64_t>::max());
-  co_return segment.deltas >= kRecopyMinDeltas && segment.deltas * 100 >= rows * recopy_percent_;
+  if (segment.inserts_checked && segment.inserted > 0) return false;
+  return segment.deltas >= kRecopyMinDeltas && segment.deltas * 100 >= rows * recopy_percent_;
 }
 
 pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, int64_t max_deltas) {
@@ -167,7 +173,7 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
   // The transaction's snapshot, which every row of the batch is read in.
   pg::Result now = co_await source_.Exec("SELECT pg_catalog.pg_current_snapshot()::text");
   batch.end = progress.window_end ? *progress.window_end : now.Get(0, 0);
-  std::vector<const CapturedTable*> pending = co_await PendingTables(batch.applied, batch.end, from);
+  std::vector<PendingTable> pending = co_await PendingTables(batch.applied, batch.end, from);
   if (pending.empty() && !progress.window_end) {
     co_await Finish();
     co_return std::nullopt;
@@ -181,8 +187,8 @@ pg::Awaitable<std::optional<Batch>> BatchReader::Next(const Progress& progress, 
   } else if (!rows_newer) {
     batch.next.rows_newer_until.reset();
   }
-  for (const CapturedTable* table : pending) {
-    Segment segment = co_await ReadSegment(*table, batch.applied, batch.end, from, budget, rows_newer);
+  for (const PendingTable& table : pending) {
+    Segment segment = co_await ReadSegment(table, batch.applied, batch.end, from, budget, rows_newer);
     budget -= segment.deltas;
     batch.segments.push_back(std::move(segment));
     if (budget <= 0) break;

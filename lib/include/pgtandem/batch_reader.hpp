@@ -65,13 +65,20 @@ class BatchReader {
   std::string TableCopySql(const Segment& segment) const;
 
  private:
+  // A table with deltas in the window, and its estimated rows when this
+  // batch may recopy it (0 when it may not).
+  struct PendingTable {
+    const CapturedTable* table;
+    int64_t rows;
+  };
+
   std::string DeltaFilter(const Batch& batch, const Segment& segment) const;
-  pg::Awaitable<std::vector<const CapturedTable*>> PendingTables(const std::string& applied, const std::string& end,
-                                                                  const Position& from);
-  pg::Awaitable<Segment> ReadSegment(const CapturedTable& table, const std::string& applied, const std::string& end,
+  pg::Awaitable<std::vector<PendingTable>> PendingTables(const std::string& applied, const std::string& end,
+                                                        const Position& from);
+  pg::Awaitable<Segment> ReadSegment(const PendingTable& pending, const std::string& applied, const std::string& end,
                                      const Position& from, int64_t budget, bool rows_newer);
   pg::Awaitable<void> CountDeltas(Segment& segment, const std::string& window, int64_t cap);
-  pg::Awaitable<bool> WorthRecopy(Segment& segment, const std::string& window, int64_t cap);
+  bool WorthRecopy(const Segment& segment, int64_t rows) const;
 
   pg::Connection& source_;
   const std::vector<CapturedTable>& tables_;
