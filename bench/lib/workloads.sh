@@ -130,11 +130,8 @@ w_overhead() {
 
 # Makes the backlog: one UPDATE of every account in DB, in one transaction;
 # AID is its last account. Sets BACKLOG_XID, BACKLOG_VALUE (account AID's
-# balance after it) and BACKLOG_S. The source's table is then vacuumed, as
-# autovacuum would have done while a real backlog built up over the hours of
-# a dump and restore: otherwise an autovacuum of millions of dead rows may
-# start in the middle of a timed catch-up, or not, at random, and the first
-# reader of the table sets every row's hint bits, whichever tool that is.
+# balance after it) and BACKLOG_S. The timed run that follows starts with
+# settle_both, which vacuums the backlog's tables.
 _backlog() {
   local db=$1 aid=$2 t0
   sql src "$db" -c "VACUUM pgbench_accounts" && sql dst "$db" -c "VACUUM pgbench_accounts" || return 1
@@ -143,7 +140,6 @@ _backlog() {
     -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid > 0" \
     -c "SELECT pg_current_xact_id()" -c "COMMIT") || return 1
   BACKLOG_S=$(secs_between "$t0" "$(now)")
-  sql src "$db" -c "VACUUM pgbench_accounts" || return 1
   BACKLOG_VALUE=$(sql src "$db" -c "SELECT abalance FROM pgbench_accounts WHERE aid = $aid")
 }
 
@@ -167,7 +163,7 @@ _catchup_pgtandem() {
   db=$(_catchup_db "$rows") || return 1
   aid=$rows
   pgt_reset "$db" install && _backlog "$db" "$aid" || return 1
-  checkpoint_both
+  settle_both
   pgt_start "$db"
   seconds=$(perl "$BENCH_LIB/waitfor.pl" --dsn "$(dbi dst "$db")" --since "$PGT_T0" --interval 0.02 \
     --timeout "$CATCHUP_TIMEOUT" --sql "$(pgt_done_sql "$BACKLOG_XID" "$aid" "$BACKLOG_VALUE")" 2>>"$BENCH_DIR/logs/waitfor.log")
@@ -185,7 +181,7 @@ _catchup_pgtandem() {
 _catchup_bucardo() {
   local rows=$1 rep=$2 db=bench_buc aid=1000000 seconds ok rss
   buc_reset "$db" && _backlog "$db" "$aid" || return 1
-  checkpoint_both
+  settle_both
   buc_start || return 1
   perl "$BENCH_LIB/rss.pl" --pidfile "$(buc_mcp_pidfile)" --match '^Bucardo ' >"$BENCH_DIR/rss.json" &
   local sampler=$!
@@ -214,7 +210,7 @@ _catchup_copy() {
   db=$(_catchup_db "$rows") || return 1
   sql dst "$db" -c "CREATE TABLE IF NOT EXISTS bench_copy (LIKE pgbench_accounts INCLUDING ALL)" \
     -c "TRUNCATE bench_copy" || return 1
-  checkpoint_both
+  settle_both
   t0=$(now)
   sql src "$db" -c "COPY (SELECT * FROM pgbench_accounts WHERE aid > 0) TO STDOUT" |
     sql dst "$db" -c "COPY bench_copy FROM STDIN" || return 1
