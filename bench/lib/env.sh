@@ -63,15 +63,18 @@ dbi() {
 
 # The same pgbench database DB at SCALE on both clusters, in parallel.
 # pgbench -i data is deterministic (pgbench_history starts empty), so both
-# sides are identical without copying anything. pgbench_history gets a
-# bigserial primary key (both tools need one), and bench_marker is the lag
-# workload's marker table.
+# sides are identical without copying anything. The rows are loaded with
+# COPY (-I g), as pg_restore loads a table, not by the server's INSERT ...
+# SELECT (-I G): that one leaves the table in shared buffers, unlike a
+# restore, and the first catch-up into such a target ran 15-30 % slower in
+# the lab than every later one. pgbench_history gets a bigserial primary key
+# (both tools need one), and bench_marker is the lag workload's marker table.
 env_create_db() {
   local db=$1 scale=$2 node pids=()
   for node in src dst; do
     (
       sql "$node" postgres -c "CREATE DATABASE $db" &&
-        "$PG_BIN/pgbench" -i -s "$scale" -I dtGvp -q -h 127.0.0.1 -p "${CLUSTER_PORT[$node]}" -U postgres "$db" &&
+        "$PG_BIN/pgbench" -i -s "$scale" -I dtgvp -q -h 127.0.0.1 -p "${CLUSTER_PORT[$node]}" -U postgres "$db" &&
         sql "$node" "$db" \
           -c "ALTER TABLE pgbench_history ADD COLUMN hid bigserial PRIMARY KEY" \
           -c "CREATE TABLE bench_marker (id integer PRIMARY KEY, note text)" \
