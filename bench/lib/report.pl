@@ -209,6 +209,20 @@ $out{catchup} = {sizes => \@sizes, by_rows => \%catchup,
                  note_100k => $meta->{note_100k}};
 target('catch-up grows linearly: s per added row, 100k->1M vs 1M->5M', $dev, '<=', 0.15, $lin_note);
 
+# The machine's own bend (bench/lib/page_cache.sh): new page cache in the
+# last piece of a 2 GiB file against the first, and where it first cost
+# twice the first's.
+my ($probe) = grep { $_->{w} eq 'page_cache' } @raw;
+if ($probe) {
+  my @ms = @{$probe->{ms_per_mib}};
+  my ($bend) = grep { $ms[$_] > 2 * $ms[0] } 0 .. $#ms;
+  my $bend_mib = defined $bend ? $bend * $probe->{piece_mib} : undef;
+  printf "machine: new page cache cost %.2f ms per MiB in a file's first %d MiB, %.2f in its last (%.1f x)%s\n",
+    $ms[0], $probe->{piece_mib}, $ms[-1], $ms[-1] / $ms[0],
+    defined $bend_mib ? ", twice the first from $bend_mib MiB on: a 5M recopy writes 1.36 GB of it, a 1M one 0.27 GB" : '';
+  $out{machine_page_cache} = {ms_per_mib => \@ms, piece_mib => $probe->{piece_mib}, doubled_from_mib => $bend_mib};
+}
+
 # ---------------------------------------------------------------- 3. lag
 my %lag;
 for my $tool (qw(pgtandem bucardo)) {
