@@ -14,19 +14,20 @@
 # (about 1 GiB here) is cheap. The probe runs once, after the timed
 # workloads, so that the memory it takes and frees falls on none of them.
 page_cache_probe() {
-  local file=$BENCH_DIR/page-cache-probe piece t0 costs=()
+  local file=$BENCH_DIR/page-cache-probe piece_mib=256 pieces=8 piece t0 costs=()
+  local blocks=$((piece_mib * 128)) # 8 KiB blocks, PostgreSQL's write size
   sync
-  for ((piece = 0; piece < 8; piece++)); do
+  for ((piece = 0; piece < pieces; piece++)); do
     t0=$(now)
-    if ! dd if=/dev/zero of="$file" bs=8k count=32768 seek=$((piece * 32768)) conv=notrunc status=none; then
+    if ! dd if=/dev/zero of="$file" bs=8k count="$blocks" seek=$((piece * blocks)) conv=notrunc status=none; then
       rm -f "$file"
       note "page cache probe: writing $file failed"
       return 1
     fi
-    costs+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", (b - a) * 1000 / 256 }')")
+    costs+=("$(awk -v a="$t0" -v b="$(now)" -v mib="$piece_mib" 'BEGIN { printf "%.3f", (b - a) * 1000 / mib }')")
   done
   rm -f "$file"
   sync
   local IFS=,
-  record "{\"w\":\"page_cache\",\"piece_mib\":256,\"ms_per_mib\":[${costs[*]}]}"
+  record "{\"w\":\"page_cache\",\"piece_mib\":$piece_mib,\"ms_per_mib\":[${costs[*]}]}"
 }

@@ -219,7 +219,7 @@ if ($probe) {
   my $bend_mib = defined $bend ? $bend * $probe->{piece_mib} : undef;
   printf "machine: new page cache cost %.2f ms per MiB in a file's first %d MiB, %.2f in its last (%.1f x)%s\n",
     $ms[0], $probe->{piece_mib}, $ms[-1], $ms[-1] / $ms[0],
-    defined $bend_mib ? ", twice the first from $bend_mib MiB on: a 5M recopy writes 1.36 GB of it, a 1M one 0.27 GB" : '';
+    defined $bend_mib ? ", twice the first from $bend_mib MiB on (README: why the 5M step costs more here)" : '';
   $out{machine_page_cache} = {ms_per_mib => \@ms, piece_mib => $probe->{piece_mib}, doubled_from_mib => $bend_mib};
 }
 
