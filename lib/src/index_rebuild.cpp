@@ -119,7 +119,7 @@ pg::Awaitable<void> RebuildIndexes(pg::Connection& target, const CapturedTable& 
     if (!failed.empty()) {
       throw Error(ErrorKind::kTarget,
                   fmt::format("table {}: building its indexes again after copying it whole failed ({}): {}. The "
-                              "batch was rolled back, so the table and its indexes are as they were",
+                              "copy's transaction was rolled back, so the table and its indexes are as they were",
                               table.name.Display(), sql, failed),
                   sqlstate);
     }

@@ -9,11 +9,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pgtandem/applier.hpp"
 #include "pgtandem/async.hpp"
 #include "pgtandem/catalog.hpp"
 #include "pgtandem/copy_meter.hpp"
+#include "pgtandem/index_rebuild.hpp"
 #include "pgtandem/progress.hpp"
 #include "pgtandem/schema_copy.hpp"
 #include "pgtandem/snapshot_export.hpp"
@@ -36,16 +38,27 @@ struct CopyRun {
   std::string exported_id;
   std::string snapshot;
   CopyMeter& meter;
+  const Logger& log;
   bool failed = false;
   CopyReport report;
 };
 
+// From about this size a table's index builds are a pause long enough, after
+// its rows are all in, for the DBA to want to know what it is.
+constexpr int64_t kIndexBuildNoticeRows = 1'000'000;
+
 pg::Awaitable<void> CopyTable(pg::Connection& source, pg::Connection& target, CopyRun& run, const CapturedTable& table) {
   co_await target.Exec("BEGIN");
   co_await EmptyRelation(target, table.name.Quoted());
+  DroppedIndexes indexes = co_await DropIndexesForCopy(target, table, run.log);
   auto stats = co_await source.CopyTo(
       fmt::format("COPY (SELECT {} FROM {}) TO STDOUT", QuotedList(table.columns), table.Target()), target,
       fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)), &run.meter.Live());
+  if (!indexes.names.empty() && stats.rows >= kIndexBuildNoticeRows) {
+    run.log.Info("table {}: {} rows copied; building {} again", table.name.Display(), stats.rows,
+                 fmt::join(indexes.names, ", "));
+  }
+  co_await RebuildIndexes(target, table, indexes);
   co_await target.Exec("INSERT INTO pgtandem.copy_state (sync, table_name, snapshot, rows) VALUES ($1, $2, $3, $4)",
                        run.sync.name, table.name.Quoted(), run.snapshot, std::to_string(stats.rows));
   co_await target.Exec("COMMIT");
@@ -192,7 +205,7 @@ pg::Awaitable<CopyReport> CopyFromSnapshot(const SyncConfig& sync, const std::st
   co_await CheckDeltasKept(*recorder, sync.name, target_name, start, install_id);
   int64_t estimate = co_await EstimateRows(*recorder, remaining);
   CopyMeter meter(static_cast<int>(remaining.size()), estimate, log);
-  CopyRun run{sync, remaining, 0, exported.id, exported.snapshot, meter, false, {}};
+  CopyRun run{sync, remaining, 0, exported.id, exported.snapshot, meter, log, false, {}};
   run.report.tables_resumed = static_cast<int>(tables.size() - remaining.size());
   co_await RunJobs(connect, run, std::max(1, std::min<int>(options.jobs, static_cast<int>(remaining.size()))));
   meter.Finish();

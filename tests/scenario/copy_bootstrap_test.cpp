@@ -70,6 +70,49 @@ TEST_CASE("bootstrap --copy interrupted half-way resumes table by table", "[scen
   setup.WaitEqual(120s);
 }
 
+TEST_CASE("bootstrap --copy builds a target table's indexes after copying it, each as it was", "[scenario]") {
+  const std::string schema = R"sql(
+CREATE TABLE big_a (id bigint PRIMARY KEY, payload text, code integer);
+CREATE TABLE big_b (id bigint PRIMARY KEY REFERENCES big_a, payload text);
+)sql";
+  ReplicationSetup setup("copyindexes", 1, schema, R"(["public.big_*"])");
+  setup.Target(0).Exec(R"sql(
+ALTER TABLE big_a ADD CONSTRAINT big_a_code_key UNIQUE (code);
+CREATE INDEX big_a_payload ON big_a (lower(payload)) WHERE code % 2 = 0;
+COMMENT ON INDEX big_a_payload IS 'even codes';
+)sql", kDatabase);
+  setup.Source().Exec(R"sql(
+ALTER TABLE big_a ADD CONSTRAINT big_a_code_key UNIQUE (code);
+CREATE INDEX big_a_payload ON big_a (lower(payload)) WHERE code % 2 = 0;
+INSERT INTO big_a SELECT g, md5(g::text), g FROM generate_series(1, 50000) g;
+INSERT INTO big_b SELECT g, md5(g::text) FROM generate_series(1, 50000) g;
+)sql", kDatabase);
+  const std::string kIndexes = R"(
+SELECT string_agg(format('%s %s %s', pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class'),
+                         (SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ') FROM pg_constraint
+                           WHERE conindid = i.indexrelid AND conrelid = i.indrelid)),
+                  E'\n' ORDER BY i.indexrelid::regclass::text)
+  FROM pg_index i WHERE i.indrelid IN ('big_a'::regclass, 'big_b'::regclass))";
+  auto oid = [&](const std::string& index) {
+    return setup.Target(0).Query1("SELECT '" + index + "'::regclass::oid", kDatabase);
+  };
+  const std::string indexes_before = setup.Target(0).Query1(kIndexes, kDatabase);
+  const std::string kept_before = oid("big_a_pkey");
+  const std::string built_before = oid("big_a_code_key");
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  RunResult copied = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy"});
+  INFO(copied.output);
+  REQUIRE(copied.exit_code == 0);
+  CHECK(setup.Target(0).Query1(kIndexes, kDatabase) == indexes_before);
+  // big_a's key stays in place, since big_b's foreign key depends on it; its other indexes are built after the copy.
+  CHECK(oid("big_a_pkey") == kept_before);
+  CHECK(oid("big_a_code_key") != built_before);
+  CHECK_THROWS(setup.Target(0).Exec("INSERT INTO big_a VALUES (50001, 'x', 1)", kDatabase));
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec("UPDATE big_a SET payload = 'after' WHERE id % 100 = 0", kDatabase);
+  setup.WaitEqual(60s);
+}
+
 }  // namespace pgtandem::test
 
 namespace pgtandem::test {

@@ -1,7 +1,8 @@
-// A recopy builds the target table's indexes after its COPY, as pg_restore
-// does, instead of inserting every row into every index during it: one sort
-// per index instead of a B-tree descent per row, which is the larger half of
-// a recopy's cost on the target and the part that grew faster than the rows.
+// A recopy, and bootstrap --copy, build the target table's indexes after the
+// COPY, as pg_restore does, instead of inserting every row into every index
+// during it: one sort per index instead of a B-tree descent per row, which is
+// the larger half of a recopy's cost on the target and the part that grew
+// faster than the rows.
 #pragma once
 
 #include <string>
@@ -19,7 +20,7 @@ struct DroppedIndexes {
   std::vector<std::string> rebuild;
 };
 
-// Inside the recopy's transaction, after its TRUNCATE: drops the indexes of
+// Inside the transaction that emptied the table for its COPY: drops the indexes of
 // `table` that can be built again exactly, with their primary key or unique
 // constraint, tablespace, comments, statistics targets, CLUSTER and REPLICA
 // IDENTITY marks. It leaves in place the indexes anything else depends on (a
