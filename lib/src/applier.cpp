@@ -91,9 +91,12 @@ pg::Awaitable<void> Applier::Prepare(const std::vector<CapturedTable>& tables) {
 }
 
 // TRUNCATE needs the table to itself: a reader on the target, a foreign key
-// from another table or a missing TRUNCATE grant sends the segment down the
-// key path instead of holding the batch up.
-pg::Awaitable<bool> Applier::EmptyForRecopy(const CapturedTable& table) {
+// from another table or a missing TRUNCATE grant makes it refuse. The caller
+// then deletes the rows instead, in the same transaction: readers do not wait
+// for that, and with the copy it still costs less than the key path on a
+// backlog covering the table. The indexes then stay in place, since dropping
+// one needs the lock TRUNCATE could not get.
+pg::Awaitable<bool> Applier::TruncateForRecopy(const CapturedTable& table) {
   pg::Result lock_timeout = co_await target_.Exec("SHOW lock_timeout");
   co_await target_.Exec("SAVEPOINT pgtandem_recopy");
   co_await target_.Exec(fmt::format("SET LOCAL lock_timeout = '{}'", kRecopyLockTimeout));
@@ -108,7 +111,8 @@ pg::Awaitable<bool> Applier::EmptyForRecopy(const CapturedTable& table) {
   if (!refused.empty()) {
     co_await target_.Exec("ROLLBACK TO SAVEPOINT pgtandem_recopy");
     co_await target_.Exec("RELEASE SAVEPOINT pgtandem_recopy");
-    log_.Info("table {}: applying key by key, not copying it whole: {}", table.name.Display(), refused);
+    log_.Info("table {}: deleting its rows before copying it whole, its indexes in place, since TRUNCATE was "
+              "refused: {}", table.name.Display(), refused);
     co_return false;
   }
   co_await target_.Exec("RELEASE SAVEPOINT pgtandem_recopy");
@@ -121,11 +125,18 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   const CapturedTable& table = *segment.table;
   current_table_ = &table;
   for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation);
-  bool recopy = false;
-  if (segment.recopy) recopy = co_await EmptyForRecopy(table);
-  if (recopy) {
-    DroppedIndexes indexes = co_await DropIndexesForCopy(target_, table, log_);
-    auto rows = co_await source.CopyTo(reader.TableCopySql(segment), target_, RowsCopyIn(table));
+  if (segment.recopy) {
+    bool truncated = co_await TruncateForRecopy(table);
+    DroppedIndexes indexes;
+    pg::Connection::CopyStats rows;
+    if (truncated) {
+      indexes = co_await DropIndexesForCopy(target_, table, log_);
+      rows = co_await source.CopyTo(reader.TableCopySql(segment), target_, RowsCopyIn(table));
+    } else {
+      // The source reads the rows while the target deletes.
+      rows = co_await source.CopyToAfter("DELETE FROM " + table.Target(), reader.TableCopySql(segment), target_,
+                                         RowsCopyIn(table));
+    }
     co_await RebuildIndexes(target_, table, indexes);
     log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows){}",
               table.name.Display(), segment.deltas, rows.rows,

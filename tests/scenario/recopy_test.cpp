@@ -228,7 +228,7 @@ ALTER EVENT TRIGGER refuse_ddl ENABLE ALWAYS;
   CHECK(setup.Target(0).Query1("SELECT 'items_pkey'::regclass::oid", kDatabase) == pkey_before);
 }
 
-TEST_CASE("a recopy waits out an autovacuum of the table on the target instead of going key by key",
+TEST_CASE("a recopy waits out an autovacuum of the table on the target instead of deleting the rows",
           "[scenario]") {
   ReplicationSetup setup("recopy-autovacuum", 1, kSchema, R"(["public.items"])");
   FillThenChangeAll(setup, "");
@@ -245,11 +245,12 @@ TEST_CASE("a recopy waits out an autovacuum of the table on the target instead o
   ChildProcess daemon = setup.StartDaemon();
   setup.WaitEqual(60s);
   INFO(daemon.Output());
-  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)") && !Contains("key by key"));
+  CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)") && !Contains("deleting its rows"));
   CHECK_THAT(setup.Target(0).ServerLog(), Contains("canceling autovacuum task"));
 }
 
-TEST_CASE("a recopy that a target reader or a foreign key stands in the way of goes key by key and ends equal",
+TEST_CASE("a recopy that a target reader or a foreign key keeps from truncating the table deletes its rows "
+          "instead, and ends equal",
           "[scenario]") {
   ReplicationSetup setup("recopy-refused", 1, kSchema, R"(["public.*"])");
   SECTION("a reader holding the table") {
@@ -258,8 +259,9 @@ TEST_CASE("a recopy that a target reader or a foreign key stands in the way of g
     ChildProcess daemon = setup.StartDaemon();
     setup.WaitEqual(60s);
     INFO(daemon.Output());
-    CHECK_THAT(daemon.Output(), Contains("table public.items: applying key by key, not copying it whole"));
-    CHECK_THAT(daemon.Output(), Contains("lock timeout"));
+    CHECK_THAT(daemon.Output(), Contains("table public.items: deleting its rows before copying it whole, its indexes "
+                                         "in place, since TRUNCATE was refused") && Contains("lock timeout"));
+    CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)") && !Contains("built items_pkey"));
   }
   SECTION("a foreign key from another table") {
     setup.Source().Exec("INSERT INTO items VALUES (-1, 'tagged', NULL)", kDatabase);
@@ -271,8 +273,11 @@ TEST_CASE("a recopy that a target reader or a foreign key stands in the way of g
     ChildProcess daemon = setup.StartDaemon();
     setup.WaitEqual(60s);
     INFO(daemon.Output());
-    CHECK_THAT(daemon.Output(), Contains("table public.items: applying key by key, not copying it whole"));
-    CHECK_THAT(daemon.Output(), Contains("foreign key"));
+    CHECK_THAT(daemon.Output(), Contains("table public.items: deleting its rows before copying it whole") &&
+                                    Contains("foreign key"));
+    CHECK_THAT(daemon.Output(), Contains("copied whole (17144 rows)"));
+    // The referencing row on the target is still there, and its key again.
+    CHECK(setup.Target(0).Query1("SELECT count(*) FROM tags JOIN items ON items.id = tags.item", kDatabase) == "1");
   }
 }
 

@@ -57,7 +57,8 @@ class Applier {
 
  private:
   pg::Awaitable<void> LockProgress(int64_t expected_batches);
-  pg::Awaitable<bool> EmptyForRecopy(const CapturedTable& table);
+  // False when the target refused: the rows are to be deleted instead.
+  pg::Awaitable<bool> TruncateForRecopy(const CapturedTable& table);
   pg::Awaitable<void> ApplySegment(pg::Connection& source, const BatchReader& reader, const Batch& batch,
                                    const Segment& segment, ApplyStats& stats);
 
