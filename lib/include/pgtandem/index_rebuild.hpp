@@ -20,10 +20,10 @@ struct DroppedIndexes {
   std::vector<std::string> rebuild;
 };
 
-// Inside the transaction that emptied the table for its COPY: drops the indexes of
-// `table` that can be built again exactly, with their primary key or unique
-// constraint, tablespace, comments, statistics targets, CLUSTER and REPLICA
-// IDENTITY marks. It leaves in place the indexes anything else depends on (a
+// Inside the transaction that emptied the table for its COPY: drops the
+// indexes of `table` that can be built again exactly, with their primary key
+// or unique constraint, tablespace, comments, statistics targets, CLUSTER and
+// REPLICA IDENTITY marks. It leaves in place the indexes anything else depends on (a
 // foreign key, a partitioned index, an extension), exclusion constraints,
 // invalid indexes, an index in a tablespace the role may not create in, and
 // every index of a table the target's role does not own or whose schema it
