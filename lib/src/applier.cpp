@@ -23,10 +23,6 @@ constexpr std::string_view kRecopyLockTimeout = "3s";
 
 std::string KeyTable(const CapturedTable& table) { return fmt::format("pg_temp.pgtandem_keys_{}", table.id); }
 
-std::string RowsCopyIn(const CapturedTable& table) {
-  return fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns));
-}
-
 // Beside the key columns; a key column of the same name would make Prepare fail, not misbehave.
 constexpr std::string_view kInsertedColumn = "\"pgtandem inserted\"";
 
@@ -131,11 +127,11 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
     pg::Connection::CopyStats rows;
     if (truncated) {
       indexes = co_await DropIndexesForCopy(target_, table, log_);
-      rows = co_await source.CopyTo(reader.TableCopySql(segment), target_, RowsCopyIn(table));
+      rows = co_await source.CopyTo(table.CopyOutSql(), target_, table.CopyInSql());
     } else {
       // The source reads the rows while the target deletes.
-      rows = co_await source.CopyToAfter("DELETE FROM " + table.Target(), reader.TableCopySql(segment), target_,
-                                         RowsCopyIn(table));
+      rows = co_await source.CopyToAfter("DELETE FROM " + table.Target(), table.CopyOutSql(), target_,
+                                         table.CopyInSql());
     }
     co_await RebuildIndexes(target_, table, indexes);
     log_.Info("table {}: {} changes reach batch.recopy_percent of its rows: copied whole ({} rows){}",
@@ -170,7 +166,7 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
   std::string collision;
   std::string sqlstate;
   try {
-    rows = co_await source.CopyToAfter(delete_keys, reader.RowsCopySql(batch, segment), target_, RowsCopyIn(table));
+    rows = co_await source.CopyToAfter(delete_keys, reader.RowsCopySql(batch, segment), target_, table.CopyInSql());
   } catch (const Error& e) {
     if (!segment.inserts_checked || !IsUniqueViolation(e.SqlState())) throw;
     collision = e.what();

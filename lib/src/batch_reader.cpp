@@ -230,14 +230,9 @@ std::string BatchReader::KeysCopySql(const Batch& batch, const Segment& segment)
 
 std::string BatchReader::RowsCopySql(const Batch& batch, const Segment& segment) const {
   const CapturedTable& table = *segment.table;
-  return fmt::format("COPY (SELECT {} FROM {} t WHERE ({}) IN (SELECT {} FROM {} d WHERE {})) TO STDOUT",
-                     QuotedList(table.columns, "t."), table.Target(), QuotedList(table.key_columns, "t."),
-                     QuotedList(table.key_columns, "d."), table.DeltaTable(), DeltaFilter(batch, segment));
-}
-
-std::string BatchReader::TableCopySql(const Segment& segment) const {
-  const CapturedTable& table = *segment.table;
-  return fmt::format("COPY (SELECT {} FROM {} t) TO STDOUT", QuotedList(table.columns, "t."), table.Target());
+  return table.CopyOutSql(fmt::format("WHERE ({}) IN (SELECT {} FROM {} d WHERE {})", QuotedList(table.key_columns, "t."),
+                                      QuotedList(table.key_columns, "d."), table.DeltaTable(),
+                                      DeltaFilter(batch, segment)));
 }
 
 }  // namespace pgtandem

@@ -28,7 +28,8 @@ constexpr std::string_view kCapturedSql = R"(
 SELECT t.id, t.schema_name, t.table_name, c.relkind = 'p', t.key_columns, t.relid,
        ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-              ORDER BY a.attnum)
+              ORDER BY a.attnum),
+       {}
   FROM pgtandem.captured_table t
   JOIN pgtandem.sync_table s ON s.table_id = t.id
   JOIN pg_catalog.pg_class c ON c.oid = t.relid
@@ -52,6 +53,24 @@ pg::Awaitable<NodeRole> ReadNodeRole(pg::Connection& node) {
 std::string CapturedTable::DeltaTable() const { return fmt::format("pgtandem.d_{}", id); }
 
 std::string CapturedTable::Target() const { return partitioned ? name.Quoted() : "ONLY " + name.Quoted(); }
+
+std::string CapturedTable::CopyOutSql(std::string_view where) const {
+  return fmt::format("COPY (SELECT {} FROM {} t{}{}) TO STDOUT{}", QuotedList(columns, "t."), Target(),
+                     where.empty() ? "" : " ", where, binary_rows ? " (FORMAT binary)" : "");
+}
+
+std::string CapturedTable::CopyInSql() const {
+  return fmt::format("COPY {} ({}) FROM STDIN{}", name.Quoted(), QuotedList(columns),
+                     binary_rows ? " (FORMAT binary)" : "");
+}
+
+std::string BinaryRowsSql(std::string_view relid) {
+  return fmt::format(
+      "(SELECT coalesce(pg_catalog.bool_and(y.oid < 16384 AND y.typsend::oid <> 0 AND y.typreceive::oid <> 0), true) "
+      "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
+      "WHERE a.attrelid = {} AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')",
+      relid);
+}
 
 std::string QuotedList(const std::vector<std::string>& names, std::string_view prefix) {
   std::string out;
@@ -124,7 +143,7 @@ pg::Awaitable<std::vector<CapturedTable>> LoadCapturedTables(pg::Connection& sou
     throw Error(ErrorKind::kState, fmt::format("capture is not installed on {} (no pgtandem capture schema); run "
                                                "\"pgtandem install --sync {}\"", source.Describe(), sync));
   }
-  pg::Result result = co_await source.Exec(kCapturedSql, sync);
+  pg::Result result = co_await source.Exec(fmt::format(kCapturedSql, BinaryRowsSql("t.relid")), sync);
   std::vector<CapturedTable> tables;
   for (int row = 0; row < result.Rows(); ++row) {
     CapturedTable table;
@@ -134,6 +153,7 @@ pg::Awaitable<std::vector<CapturedTable>> LoadCapturedTables(pg::Connection& sou
     table.key_columns = ParseTextArray(result.Get(row, 4));
     table.relid = result.Get(row, 5);
     table.columns = ParseTextArray(result.Get(row, 6));
+    table.binary_rows = result.GetBool(row, 7);
     tables.push_back(std::move(table));
   }
   co_return tables;

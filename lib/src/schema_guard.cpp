@@ -28,7 +28,8 @@ SELECT ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
        ARRAY(SELECT a.attname FROM pg_catalog.pg_index i
               CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-              WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY k.ord))";
+              WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY k.ord),
+       {})";
 
 pg::Awaitable<std::map<std::string, std::string>> Digests(pg::Connection& node, const std::vector<std::string>& names) {
   pg::Result rows = co_await node.Exec(kDigestsSql, TextArrayLiteral(names));
@@ -74,7 +75,7 @@ pg::Awaitable<void> SchemaGuard::Check(pg::Connection& source, pg::Connection& t
 // columns from now on, unless the primary key moved, which the deltas
 // captured so far cannot follow.
 pg::Awaitable<void> SchemaGuard::Adopt(pg::Connection& source, CapturedTable& table) {
-  pg::Result now = co_await source.Exec(kSourceColumnsSql, table.relid);
+  pg::Result now = co_await source.Exec(fmt::format(kSourceColumnsSql, BinaryRowsSql("$1::oid")), table.relid);
   std::vector<std::string> columns = ParseTextArray(now.Get(0, 0));
   std::vector<std::string> key = ParseTextArray(now.Get(0, 1));
   if (key != table.key_columns) {
@@ -89,6 +90,7 @@ pg::Awaitable<void> SchemaGuard::Adopt(pg::Connection& source, CapturedTable& ta
               table.name.Display(), fmt::join(columns, ", "));
   }
   table.columns = std::move(columns);
+  table.binary_rows = now.GetBool(0, 2);
 }
 
 }  // namespace pgtandem

@@ -51,9 +51,7 @@ pg::Awaitable<void> CopyTable(pg::Connection& source, pg::Connection& target, Co
   co_await target.Exec("BEGIN");
   co_await EmptyRelation(target, table.name.Quoted());
   DroppedIndexes indexes = co_await DropIndexesForCopy(target, table, run.log);
-  auto stats = co_await source.CopyTo(
-      fmt::format("COPY (SELECT {} FROM {}) TO STDOUT", QuotedList(table.columns), table.Target()), target,
-      fmt::format("COPY {} ({}) FROM STDIN", table.name.Quoted(), QuotedList(table.columns)), &run.meter.Live());
+  auto stats = co_await source.CopyTo(table.CopyOutSql(), target, table.CopyInSql(), &run.meter.Live());
   if (!indexes.names.empty() && stats.rows >= kIndexBuildNoticeRows) {
     run.log.Info("table {}: {} rows copied; building {} again", table.name.Display(), stats.rows,
                  fmt::join(indexes.names, ", "));

@@ -61,8 +61,6 @@ class BatchReader {
   std::string KeysCopySql(const Batch& batch, const Segment& segment) const;
   // COPY ... TO STDOUT of the current rows for those keys (rows deleted since are absent).
   std::string RowsCopySql(const Batch& batch, const Segment& segment) const;
-  // COPY ... TO STDOUT of every row of the segment's table, for a recopy.
-  std::string TableCopySql(const Segment& segment) const;
 
  private:
   // A table with deltas in the window, and its estimated rows when this

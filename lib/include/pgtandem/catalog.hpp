@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgtandem/config.hpp"
@@ -19,12 +20,29 @@ struct CapturedTable {
   std::vector<std::string> key_columns;
   // Columns copied, in table order: not dropped, not GENERATED ... STORED.
   std::vector<std::string> columns;
+  // Every column copied has a type built into PostgreSQL, with binary I/O
+  // (see BinaryRowsSql): rows then cross in COPY's binary format, which both
+  // nodes parse faster than text.
+  bool binary_rows = false;
 
   // pgtandem.d_<id> on the source.
   std::string DeltaTable() const;
   // `ONLY "s"."t"` for plain tables (no inheritance children), `"s"."t"` for partitioned ones.
   std::string Target() const;
+  // COPY of the table's rows (those `where` selects, as "WHERE ..." on alias
+  // t) to the client, and COPY of rows from the client into it, in binary
+  // when binary_rows says so.
+  std::string CopyOutSql(std::string_view where = {}) const;
+  std::string CopyInSql() const;
 };
+
+// SQL, true when every copied column of relation `relid` (an SQL expression)
+// has a type built into PostgreSQL (oid below FirstNormalObjectId) with
+// binary send and receive functions. Such a type has the same oid and binary
+// form on every node and version; a user type may not (an array or composite
+// of one carries its oid, which differs between clusters), so its rows cross
+// as text.
+std::string BinaryRowsSql(std::string_view relid);
 
 // Resolves a sync's patterns against the source catalog. Throws one Error that
 // lists every problem: patterns matching nothing, tables without a primary key.

@@ -33,6 +33,11 @@ constexpr auto kHoldPoll = std::chrono::milliseconds(5);
 // sent an error and stopped reading, and only reading it unblocks us.
 constexpr auto kWriteStallCheck = std::chrono::milliseconds(200);
 
+// A binary COPY's last message is its trailer, a field count of -1: not a
+// row. (Its header travels in front of the first row.) A text row ends in a
+// newline, so is never mistaken for it.
+bool IsBinaryTrailer(const char* data, int length) { return length == 2 && data[0] == '\xff' && data[1] == '\xff'; }
+
 std::string TrimmedMessage(const char* text) {
   std::string message = text ? text : "";
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
@@ -413,7 +418,7 @@ Awaitable<bool> Connection::HoldCopyRows(Connection& to, std::string& held, Copy
     if (length > 0) {
       std::unique_ptr<char, decltype(&PQfreemem)> row(buffer, &PQfreemem);
       held.append(buffer, length);
-      ++stats.rows;
+      if (!IsBinaryTrailer(buffer, length)) ++stats.rows;
       stats.bytes += length;
       silent_since = Clock::now();
       continue;
@@ -438,10 +443,11 @@ Awaitable<void> Connection::StreamCopy(Connection& to, CopyStats& stats, CopySta
     if (length > 0) {
       std::unique_ptr<char, decltype(&PQfreemem)> hold(buffer, &PQfreemem);
       co_await to.PutCopyData(buffer, length);
-      ++stats.rows;
+      bool row = !IsBinaryTrailer(buffer, length);
+      stats.rows += row;
       stats.bytes += length;
       if (live) {
-        ++live->rows;
+        live->rows += row;
         live->bytes += length;
       }
       if ((unflushed += length) >= kCopyFlushBytes) {
