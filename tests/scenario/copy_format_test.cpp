@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "support/replication_setup.hpp"
+#include "support/wait_until.hpp"
 
 namespace pgtandem::test {
 namespace {
@@ -104,6 +105,11 @@ TEST_CASE("rows of built-in types cross in COPY's binary format and rows of user
                           "; UPDATE builtin SET ia = NULL, f8 = '-Infinity' WHERE id < 5; "
                           "UPDATE usertyped SET m = 'happy' WHERE id < 5; DELETE FROM builtin WHERE id = 7",
                       kDatabase);
+  setup.WaitEqual(60s);
+  // A batch whose rows are all gone copies none, and says so.
+  setup.Source().Exec("DELETE FROM builtin WHERE id = 8", kDatabase);
+  WaitUntil([&] { return daemon.Output().find("1 deltas, 1 keys, 0 rows,") != std::string::npos; }, 60s,
+            "the batch of the lone delete, counted as 0 rows");
   setup.WaitEqual(60s);
 
   CopiesIn builtin = CopiesInto(setup.Target(0), "builtin");

@@ -33,10 +33,14 @@ constexpr auto kHoldPoll = std::chrono::milliseconds(5);
 // sent an error and stopped reading, and only reading it unblocks us.
 constexpr auto kWriteStallCheck = std::chrono::milliseconds(200);
 
-// A binary COPY's last message is its trailer, a field count of -1: not a
-// row. (Its header travels in front of the first row.) A text row ends in a
-// newline, so is never mistaken for it.
-bool IsBinaryTrailer(const char* data, int length) { return length == 2 && data[0] == '\xff' && data[1] == '\xff'; }
+// Rows are counted as COPY's data messages. A binary COPY's last message
+// holds its trailer, alone or, when no row came, after its header (which
+// otherwise travels in front of the first row): it is not a row.
+void UncountBinaryTrailer(const Result& copy_out, Connection::CopyStats& stats, Connection::CopyStats* live) {
+  if (!PQbinaryTuples(copy_out.Raw())) return;
+  --stats.rows;
+  if (live) --live->rows;
+}
 
 std::string TrimmedMessage(const char* text) {
   std::string message = text ? text : "";
@@ -346,9 +350,10 @@ Awaitable<Result> Connection::ExecParams(std::string_view sql, Params params) {
   co_return co_await CollectResults(sql);
 }
 
-Awaitable<void> Connection::StartCopy(std::string_view sql, ExecStatusType expected) {
+Awaitable<Result> Connection::StartCopy(std::string_view sql, ExecStatusType expected) {
   Result result = co_await Exec(sql);
   if (result.Status() != expected) throw Failure(fmt::format("expected COPY to start for: {}", sql.substr(0, 120)));
+  co_return result;
 }
 
 Awaitable<void> Connection::PutCopyData(const char* data, int length) {
@@ -374,9 +379,10 @@ Awaitable<void> Connection::EndCopyIn(const char* error_message) {
 Awaitable<Connection::CopyStats> Connection::CopyTo(std::string_view copy_out_sql, Connection& to,
                                                     std::string_view copy_in_sql, CopyStats* live) {
   co_await to.StartCopy(copy_in_sql, PGRES_COPY_IN);
-  co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
+  Result copy_out = co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
   CopyStats stats;
   co_await StreamCopy(to, stats, live);
+  UncountBinaryTrailer(copy_out, stats, live);
   co_await CollectResults(copy_out_sql);
   co_await to.EndCopyIn(nullptr);
   co_return stats;
@@ -386,7 +392,7 @@ Awaitable<Connection::CopyStats> Connection::CopyToAfter(std::string_view to_fir
                                                          Connection& to, std::string_view copy_in_sql) {
   to.SendQuery(to_first_sql);
   co_await to.Flush();
-  co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
+  Result copy_out = co_await StartCopy(copy_out_sql, PGRES_COPY_OUT);
   CopyStats stats;
   std::string held;
   bool ended = co_await HoldCopyRows(to, held, stats);
@@ -399,6 +405,7 @@ Awaitable<Connection::CopyStats> Connection::CopyToAfter(std::string_view to_fir
   }
   std::string().swap(held);
   if (!ended) co_await StreamCopy(to, stats, nullptr);
+  UncountBinaryTrailer(copy_out, stats, nullptr);
   co_await CollectResults(copy_out_sql);
   co_await to.EndCopyIn(nullptr);
   co_return stats;
@@ -418,7 +425,7 @@ Awaitable<bool> Connection::HoldCopyRows(Connection& to, std::string& held, Copy
     if (length > 0) {
       std::unique_ptr<char, decltype(&PQfreemem)> row(buffer, &PQfreemem);
       held.append(buffer, length);
-      if (!IsBinaryTrailer(buffer, length)) ++stats.rows;
+      ++stats.rows;
       stats.bytes += length;
       silent_since = Clock::now();
       continue;
@@ -443,11 +450,10 @@ Awaitable<void> Connection::StreamCopy(Connection& to, CopyStats& stats, CopySta
     if (length > 0) {
       std::unique_ptr<char, decltype(&PQfreemem)> hold(buffer, &PQfreemem);
       co_await to.PutCopyData(buffer, length);
-      bool row = !IsBinaryTrailer(buffer, length);
-      stats.rows += row;
+      ++stats.rows;
       stats.bytes += length;
       if (live) {
-        live->rows += row;
+        ++live->rows;
         live->bytes += length;
       }
       if ((unflushed += length) >= kCopyFlushBytes) {

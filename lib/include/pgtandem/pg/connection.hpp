@@ -99,7 +99,7 @@ class Connection {
   Awaitable<void> Flush();
   Awaitable<void> ConsumeUntilReady();
   Awaitable<Result> CollectResults(std::string_view sql);
-  Awaitable<void> StartCopy(std::string_view sql, ExecStatusType expected);
+  Awaitable<Result> StartCopy(std::string_view sql, ExecStatusType expected);
   void SendQuery(std::string_view sql);
   // Reads what has arrived, without waiting; true while the query sent runs.
   bool Busy();
