@@ -23,11 +23,11 @@ struct DroppedIndexes {
 // Inside the transaction that emptied the table for its COPY: drops the
 // indexes of `table` that can be built again exactly, with their primary key
 // or unique constraint, tablespace, comments, statistics targets, CLUSTER and
-// REPLICA IDENTITY marks. It leaves in place the indexes anything else depends on (a
-// foreign key, a partitioned index, an extension), exclusion constraints,
-// invalid indexes, an index in a tablespace the role may not create in, and
-// every index of a table the target's role does not own or whose schema it
-// may not create in.
+// REPLICA IDENTITY marks. It leaves in place the indexes anything else
+// depends on (a foreign key, a partitioned index, an extension), exclusion
+// constraints, invalid indexes, an index in a tablespace the role may not
+// create in, and every index of a table the target's role does not own or
+// whose schema it may not create in.
 // Should a drop fail, nothing is dropped and the COPY keeps the indexes.
 pg::Awaitable<DroppedIndexes> DropIndexesForCopy(pg::Connection& target, const CapturedTable& table,
                                                  const Logger& log);
