@@ -62,14 +62,14 @@ pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target) {
 
 pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation) {
   co_await target.Exec("SAVEPOINT pgtandem_truncate");
-  bool referenced = false;
+  bool refused = false;
   try {
     co_await target.Exec("TRUNCATE " + relation);
   } catch (const Error& e) {
-    if (e.SqlState() != kFeatureNotSupported) throw;
-    referenced = true;
+    if (e.SqlState() != kFeatureNotSupported && e.SqlState() != kInsufficientPrivilege) throw;
+    refused = true;
   }
-  if (referenced) {
+  if (refused) {
     co_await target.Exec("ROLLBACK TO SAVEPOINT pgtandem_truncate");
     co_await target.Exec("DELETE FROM " + relation);
   }

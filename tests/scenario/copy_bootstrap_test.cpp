@@ -113,6 +113,34 @@ SELECT string_agg(format('%s %s %s', pg_get_indexdef(i.indexrelid), obj_descript
   setup.WaitEqual(60s);
 }
 
+TEST_CASE("bootstrap --copy and a replayed TRUNCATE delete the rows of a table the target's role may not truncate",
+          "[scenario]") {
+  ReplicationSetup setup("copynotruncate", 1, kBigSchema, R"(["public.big_a"])");
+  setup.Source().Exec("INSERT INTO big_a SELECT g, md5(g::text) FROM generate_series(1, 20000) g", kDatabase);
+  // Rows the target holds and the source does not: the copy must empty the table first.
+  setup.Target(0).Exec(R"(
+INSERT INTO big_a SELECT g, 'stale' FROM generate_series(15001, 25000) g;
+CREATE ROLE replicator LOGIN;
+GRANT CREATE ON DATABASE app TO replicator;
+GRANT SET ON PARAMETER session_replication_role TO replicator;
+GRANT SELECT, INSERT, DELETE ON big_a TO replicator;
+)", kDatabase);
+  std::string config = setup.DefaultConfig();
+  std::string dsn = setup.Target(0).Dsn(kDatabase);
+  config.replace(config.find(dsn), dsn.size(), setup.Target(0).Dsn(kDatabase, "replicator"));
+  setup.WriteConfig(config);
+  REQUIRE(setup.Pgtandem({"install"}).exit_code == 0);
+  RunResult copied = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy"});
+  INFO(copied.output);
+  REQUIRE(copied.exit_code == 0);
+  CHECK(setup.Target(0).Query1("SELECT count(*) FILTER (WHERE payload = 'stale') || ' ' || count(*) FROM big_a",
+                               kDatabase) == "0 20000");
+  ChildProcess daemon = setup.StartDaemon();
+  setup.Source().Exec("TRUNCATE big_a; INSERT INTO big_a SELECT g, 'after' FROM generate_series(1, 10) g", kDatabase);
+  setup.WaitEqual(60s);
+  CHECK(setup.Target(0).Query1("SELECT count(*) FROM big_a", kDatabase) == "10");
+}
+
 }  // namespace pgtandem::test
 
 namespace pgtandem::test {

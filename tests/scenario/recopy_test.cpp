@@ -249,8 +249,8 @@ TEST_CASE("a recopy waits out an autovacuum of the table on the target instead o
   CHECK_THAT(setup.Target(0).ServerLog(), Contains("canceling autovacuum task"));
 }
 
-TEST_CASE("a recopy that a target reader or a foreign key keeps from truncating the table deletes its rows "
-          "instead, and ends equal",
+TEST_CASE("a recopy that a target reader, a foreign key or a missing grant keeps from truncating the table "
+          "deletes its rows instead, and ends equal",
           "[scenario]") {
   ReplicationSetup setup("recopy-refused", 1, kSchema, R"(["public.*"])");
   SECTION("a reader holding the table") {
@@ -278,6 +278,25 @@ TEST_CASE("a recopy that a target reader or a foreign key keeps from truncating 
     CHECK_THAT(daemon.Output(), Contains("copied whole (17144 rows)"));
     // The referencing row on the target is still there, and its key again.
     CHECK(setup.Target(0).Query1("SELECT count(*) FROM tags JOIN items ON items.id = tags.item", kDatabase) == "1");
+  }
+  SECTION("a role without the TRUNCATE grant") {
+    FillThenChangeAll(setup, "");
+    setup.Target(0).Exec(R"(
+CREATE ROLE replicator LOGIN;
+GRANT CREATE ON DATABASE app TO replicator;
+GRANT SET ON PARAMETER session_replication_role TO replicator;
+GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA public TO replicator;
+)", kDatabase);
+    std::string config = setup.DefaultConfig();
+    std::string dsn = setup.Target(0).Dsn(kDatabase);
+    config.replace(config.find(dsn), dsn.size(), setup.Target(0).Dsn(kDatabase, "replicator"));
+    setup.WriteConfig(config);
+    ChildProcess daemon = setup.StartDaemon();
+    setup.WaitEqual(60s);
+    INFO(daemon.Output());
+    CHECK_THAT(daemon.Output(), Contains("table public.items: deleting its rows before copying it whole") &&
+                                    Contains("permission denied"));
+    CHECK_THAT(daemon.Output(), Contains("copied whole (17143 rows)"));
   }
 }
 

@@ -30,7 +30,8 @@ struct ApplyResult {
 pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target);
 
 // TRUNCATE, or DELETE when another table references the relation by foreign
-// key (TRUNCATE refuses that even in replica mode); inside the caller's transaction.
+// key (TRUNCATE refuses that even in replica mode) or the role lacks the
+// TRUNCATE grant; inside the caller's transaction.
 pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation);
 
 class Applier {
