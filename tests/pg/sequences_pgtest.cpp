@@ -237,12 +237,7 @@ TEST_CASE("sequences work for non-superusers with the grants, and errors name th
                        "GRANT USAGE ON SCHEMA \"Odd \"\"Schema\" TO writer; "
                        "GRANT SELECT ON ALL TABLES IN SCHEMA \"Odd \"\"Schema\" TO writer; "
                        "GRANT SELECT ON ALL SEQUENCES IN SCHEMA \"Odd \"\"Schema\" TO writer", kDatabase);
-  std::string config = setup.DefaultConfig();
-  config.replace(config.find(setup.Source().Dsn(kDatabase)), setup.Source().Dsn(kDatabase).size(),
-                 setup.Source().Dsn(kDatabase, "reader"));
-  config.replace(config.find(setup.Target(0).Dsn(kDatabase)), setup.Target(0).Dsn(kDatabase).size(),
-                 setup.Target(0).Dsn(kDatabase, "writer"));
-  setup.WriteConfig(config);
+  setup.WriteConfig(WithRole(WithRole(setup.DefaultConfig(), setup.Source(), "reader"), setup.Target(0), "writer"));
 
   RunResult source_denied = Pgtandem(setup, {"sequences", "check"});
   REQUIRE(source_denied.exit_code == 4);

@@ -159,6 +159,10 @@ std::string WithPurgeInterval(const std::string& config, long ms) {
   return Replaced(config, R"("purge_interval_ms": 500)", R"("purge_interval_ms": )" + std::to_string(ms));
 }
 
+std::string WithRole(const std::string& config, const PgCluster& node, const std::string& role) {
+  return Replaced(config, node.Dsn(kDatabase), node.Dsn(kDatabase, role));
+}
+
 void RunLoad(ChildProcess& daemon, std::chrono::milliseconds duration) {
   auto until = std::chrono::steady_clock::now() + duration;
   while (std::chrono::steady_clock::now() < until) {

@@ -78,6 +78,8 @@ std::string WithDaemonSettings(const std::string& config, const std::string& set
 std::string WithMaxRows(const std::string& config, long rows);
 // `config` (DefaultConfig() or derived from it) with daemon.purge_interval_ms set to `ms` instead of 500.
 std::string WithPurgeInterval(const std::string& config, long ms);
+// `config` (DefaultConfig() or derived from it) with `node` connected to as `role` instead of postgres.
+std::string WithRole(const std::string& config, const PgCluster& node, const std::string& role);
 // The C capture module built with the tests (sql/pgtandem_capture.c).
 std::string CaptureModulePath();
 // `config` (DefaultConfig() or derived from it) with the source node's fields
