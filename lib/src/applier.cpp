@@ -60,17 +60,18 @@ pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target) {
   co_await target.Exec("SET synchronous_commit = on");
 }
 
-pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation) {
+pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation, const Logger& log) {
   co_await target.Exec("SAVEPOINT pgtandem_truncate");
-  bool refused = false;
+  std::string refused;
   try {
     co_await target.Exec("TRUNCATE " + relation);
   } catch (const Error& e) {
     if (e.SqlState() != kFeatureNotSupported && e.SqlState() != kInsufficientPrivilege) throw;
-    refused = true;
+    refused = e.what();
   }
-  if (refused) {
+  if (!refused.empty()) {
     co_await target.Exec("ROLLBACK TO SAVEPOINT pgtandem_truncate");
+    log.Info("table {}: deleting its rows, since TRUNCATE was refused: {}", relation, refused);
     co_await target.Exec("DELETE FROM " + relation);
   }
   co_await target.Exec("RELEASE SAVEPOINT pgtandem_truncate");
@@ -120,7 +121,7 @@ pg::Awaitable<void> Applier::ApplySegment(pg::Connection& source, const BatchRea
                                           const Segment& segment, ApplyStats& stats) {
   const CapturedTable& table = *segment.table;
   current_table_ = &table;
-  for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation);
+  for (const auto& relation : segment.truncated) co_await EmptyRelation(target_, relation, log_);
   if (segment.recopy) {
     bool truncated = co_await TruncateForRecopy(table);
     DroppedIndexes indexes;

@@ -49,7 +49,7 @@ constexpr int64_t kIndexBuildNoticeRows = 1'000'000;
 
 pg::Awaitable<void> CopyTable(pg::Connection& source, pg::Connection& target, CopyRun& run, const CapturedTable& table) {
   co_await target.Exec("BEGIN");
-  co_await EmptyRelation(target, table.name.Quoted());
+  co_await EmptyRelation(target, table.name.Quoted(), run.log);
   DroppedIndexes indexes = co_await DropIndexesForCopy(target, table, run.log);
   auto stats = co_await source.CopyTo(table.CopyOutSql(), target, table.CopyInSql(), &run.meter.Live());
   if (!indexes.names.empty() && stats.rows >= kIndexBuildNoticeRows) {

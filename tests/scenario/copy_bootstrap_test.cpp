@@ -130,12 +130,15 @@ GRANT SELECT, INSERT, DELETE ON big_a TO replicator;
   RunResult copied = setup.Pgtandem({"bootstrap", "--target", "t0", "--copy"});
   INFO(copied.output);
   REQUIRE(copied.exit_code == 0);
+  CHECK_THAT(copied.output, Contains("deleting its rows, since TRUNCATE was refused") &&
+                                Contains("permission denied for table big_a"));
   CHECK(setup.Target(0).Query1("SELECT count(*) FILTER (WHERE payload = 'stale') || ' ' || count(*) FROM big_a",
                                kDatabase) == "0 20000");
   ChildProcess daemon = setup.StartDaemon();
   setup.Source().Exec("TRUNCATE big_a; INSERT INTO big_a SELECT g, 'after' FROM generate_series(1, 10) g", kDatabase);
   setup.WaitEqual(60s);
   CHECK(setup.Target(0).Query1("SELECT count(*) FROM big_a", kDatabase) == "10");
+  CHECK_THAT(daemon.Output(), Contains("big_a: deleting its rows, since TRUNCATE was refused"));
 }
 
 }  // namespace pgtandem::test

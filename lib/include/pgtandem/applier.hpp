@@ -31,8 +31,8 @@ pg::Awaitable<void> PrepareReplicaSession(pg::Connection& target);
 
 // TRUNCATE, or DELETE when another table references the relation by foreign
 // key (TRUNCATE refuses that even in replica mode) or the role lacks the
-// TRUNCATE grant; inside the caller's transaction.
-pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation);
+// TRUNCATE grant (logged at info, with the server's reason); inside the caller's transaction.
+pg::Awaitable<void> EmptyRelation(pg::Connection& target, const std::string& relation, const Logger& log);
 
 class Applier {
  public:
