@@ -179,6 +179,7 @@ DECLARE
     v_new text;
     v_old text;
     v_part regclass;
+    v_key integer;
 BEGIN
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord),
            pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
@@ -242,6 +243,17 @@ BEGIN
                       AND attname = 'inserted' AND NOT attisdropped) THEN
         EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ADD COLUMN inserted boolean NOT NULL DEFAULT false', v_delta);
     END IF;
+    -- A key column whose type changed since install (integer to bigint, say)
+    -- changes in the delta table too, or a key only the new type holds could
+    -- not be captured: the application's write would fail.
+    FOR v_key IN 1 .. pg_catalog.array_length(v_keys, 1) LOOP
+        IF (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = pg_catalog.format('pgtandem.%I', v_delta)::regclass
+               AND a.attname = v_keys[v_key] AND NOT a.attisdropped) IS DISTINCT FROM v_types[v_key] THEN
+            EXECUTE pg_catalog.format('ALTER TABLE pgtandem.%I ALTER COLUMN %I TYPE %s USING %I::%s',
+                                      v_delta, v_keys[v_key], v_types[v_key], v_keys[v_key], v_types[v_key]);
+        END IF;
+    END LOOP;
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON pgtandem.%I (txid, seq)', v_delta || '_txid', v_delta);
     EXECUTE pg_catalog.format('GRANT INSERT ON pgtandem.%I TO PUBLIC', v_delta);
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 
 #include "support/replication_setup.hpp"
@@ -14,11 +15,34 @@ namespace pgtandem::test {
 namespace {
 
 using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
 
 const std::string kSchema = R"(
 CREATE TABLE orders (id integer PRIMARY KEY, amount integer NOT NULL);
 CREATE TABLE events (id integer PRIMARY KEY, what text);
 )";
+
+// One long-lived application session, as a connection pool keeps it.
+class AppSession {
+ public:
+  explicit AppSession(const PgCluster& cluster) : conn_(PQconnectdb(cluster.Dsn(kDatabase).c_str())) {
+    REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+  }
+  ~AppSession() { PQfinish(conn_); }
+  AppSession(const AppSession&) = delete;
+  AppSession& operator=(const AppSession&) = delete;
+
+  // The server's error for `sql`, "" when it succeeds.
+  std::string Error(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    std::string error = PQresultStatus(result) == PGRES_COMMAND_OK ? "" : PQresultErrorMessage(result);
+    PQclear(result);
+    return error;
+  }
+
+ private:
+  PGconn* conn_;
+};
 
 }  // namespace
 
@@ -100,6 +124,45 @@ TEST_CASE("a new table matching a sync's patterns is reported as not captured un
   setup.Source().Exec("INSERT INTO invoices SELECT i, i * 1.5 FROM generate_series(1, 200) i", kDatabase);
   setup.Source().Exec("INSERT INTO orders SELECT i, i FROM generate_series(1, 10) i", kDatabase);
   setup.WaitEqual(60s);
+  daemon.Signal(SIGTERM);
+  REQUIRE(daemon.Wait(30s) == 0);
+}
+
+TEST_CASE("after a key column's type change on the source, install widens the delta table's key and a session "
+          "that wrote before the change writes again (at once with the C capture)",
+          "[scenario]") {
+  ReplicationSetup setup("keytype", 1, kSchema, R"(["public.orders"])");
+  const bool c_capture = GENERATE(false, true);
+  const std::string plpgsql = WithCapture(setup.DefaultConfig(), R"(, "capture": "plpgsql")");
+  setup.WriteConfig(c_capture ? WithCCapture(plpgsql) : plpgsql);
+  setup.Install();
+  ChildProcess daemon = setup.StartDaemon();
+  AppSession app(setup.Source());
+  REQUIRE(app.Error("INSERT INTO orders SELECT i, i FROM generate_series(1, 100) i") == "");
+  REQUIRE(app.Error("UPDATE orders SET amount = amount + 1 WHERE id <= 10") == "");
+  setup.WaitEqual(60s);
+
+  // The runbook's order for DDL: every target first, then the source.
+  setup.Target(0).Exec("ALTER TABLE orders ALTER COLUMN id TYPE bigint", kDatabase);
+  setup.Source().Exec("ALTER TABLE orders ALTER COLUMN id TYPE bigint", kDatabase);
+  const std::string update = "UPDATE orders SET amount = amount + 1 WHERE id <= 20";
+  const std::string big_key = "INSERT INTO orders VALUES (3000000000, 1)";
+  INFO(daemon.Output());
+  if (c_capture) {
+    CHECK(app.Error(update) == "");
+  } else {
+    // PL/pgSQL keeps the plan it made for the old type for as long as the session lives.
+    CHECK_THAT(app.Error(update), Contains("does not match that when preparing the plan"));
+  }
+  // The delta table still has the old type.
+  CHECK_THAT(app.Error(big_key), Contains("out of range") || Contains("does not match"));
+  setup.Install();
+  CHECK(app.Error(update) == "");
+  CHECK(app.Error(big_key) == "");
+  REQUIRE(app.Error("INSERT INTO orders VALUES (101, 1)") == "");
+  setup.WaitEqual(60s);
+  CHECK(setup.Target(0).Query1("SELECT sum(amount) FROM orders", kDatabase) ==
+        setup.Source().Query1("SELECT sum(amount) FROM orders", kDatabase));
   daemon.Signal(SIGTERM);
   REQUIRE(daemon.Wait(30s) == 0);
 }
