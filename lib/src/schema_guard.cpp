@@ -29,7 +29,18 @@ SELECT ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
               CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
               WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY k.ord),
-       {})";
+       {},
+       ARRAY(SELECT pg_catalog.format('%I is %s, its delta column %s', a.attname,
+                                      pg_catalog.format_type(a.atttypid, a.atttypmod),
+                                      pg_catalog.format_type(d.atttypid, d.atttypmod))
+               FROM pg_catalog.pg_index i
+              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+               JOIN pg_catalog.pg_attribute d ON d.attrelid = pg_catalog.to_regclass($2) AND d.attname = a.attname
+                                             AND NOT d.attisdropped
+              WHERE i.indrelid = $1::oid AND i.indisprimary
+                AND (a.atttypid, a.atttypmod) IS DISTINCT FROM (d.atttypid, d.atttypmod)
+              ORDER BY k.ord))";
 
 pg::Awaitable<std::map<std::string, std::string>> Digests(pg::Connection& node, const std::vector<std::string>& names) {
   pg::Result rows = co_await node.Exec(kDigestsSql, TextArrayLiteral(names));
@@ -75,7 +86,8 @@ pg::Awaitable<void> SchemaGuard::Check(pg::Connection& source, pg::Connection& t
 // columns from now on, unless the primary key moved, which the deltas
 // captured so far cannot follow.
 pg::Awaitable<void> SchemaGuard::Adopt(pg::Connection& source, CapturedTable& table) {
-  pg::Result now = co_await source.Exec(fmt::format(kSourceColumnsSql, BinaryRowsSql("$1::oid")), table.relid);
+  pg::Result now =
+      co_await source.Exec(fmt::format(kSourceColumnsSql, BinaryRowsSql("$1::oid")), table.relid, table.DeltaTable());
   std::vector<std::string> columns = ParseTextArray(now.Get(0, 0));
   std::vector<std::string> key = ParseTextArray(now.Get(0, 1));
   if (key != table.key_columns) {
@@ -91,6 +103,14 @@ pg::Awaitable<void> SchemaGuard::Adopt(pg::Connection& source, CapturedTable& ta
   }
   table.columns = std::move(columns);
   table.binary_rows = now.GetBool(0, 2);
+  // The capture keeps a key's type from install time; only install changes it.
+  std::vector<std::string> retyped = ParseTextArray(now.Get(0, 3));
+  if (!retyped.empty()) {
+    log_.Warning("table {}: a key column's type changed on the source ({}): run \"pgtandem install\" now. Until "
+                 "then a key only the new type holds fails the application's write, and with the PL/pgSQL capture "
+                 "so does every write to the table from a session that wrote to it before the change",
+                 table.name.Display(), fmt::join(retyped, "; "));
+  }
 }
 
 }  // namespace pgtandem

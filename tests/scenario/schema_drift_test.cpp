@@ -150,6 +150,9 @@ TEST_CASE("after a key column's type change on the source, install widens the de
   INFO(daemon.Output());
   if (c_capture) {
     CHECK(app.Error(update) == "");
+    WaitUntil([&] { return daemon.Output().find("run \"pgtandem install\" now") != std::string::npos; }, 30s,
+              "the daemon to ask for install once both nodes agree on the key's new type");
+    CHECK_THAT(daemon.Output(), Contains("id is bigint, its delta column integer"));
   } else {
     // PL/pgSQL keeps the plan it made for the old type for as long as the session lives.
     CHECK_THAT(app.Error(update), Contains("does not match that when preparing the plan"));
