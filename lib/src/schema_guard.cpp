@@ -22,24 +22,22 @@ SELECT r.name, pg_catalog.md5(coalesce(pg_catalog.string_agg(pg_catalog.format('
  GROUP BY r.name)";
 
 constexpr std::string_view kSourceColumnsSql = R"(
+WITH k AS (
+  SELECT a.attname, a.atttypid, a.atttypmod, o.ord FROM pg_catalog.pg_index i
+   CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS o(attnum, ord)
+   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = o.attnum
+   WHERE i.indrelid = $1::oid AND i.indisprimary)
 SELECT ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
               ORDER BY a.attnum),
-       ARRAY(SELECT a.attname FROM pg_catalog.pg_index i
-              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-              WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY k.ord),
+       ARRAY(SELECT k.attname FROM k ORDER BY k.ord),
        {},
-       ARRAY(SELECT pg_catalog.format('%I is %s, its delta column %s', a.attname,
-                                      pg_catalog.format_type(a.atttypid, a.atttypmod),
+       ARRAY(SELECT pg_catalog.format('%I is %s, its delta column %s', k.attname,
+                                      pg_catalog.format_type(k.atttypid, k.atttypmod),
                                       pg_catalog.format_type(d.atttypid, d.atttypmod))
-               FROM pg_catalog.pg_index i
-              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-               JOIN pg_catalog.pg_attribute d ON d.attrelid = pg_catalog.to_regclass($2) AND d.attname = a.attname
-                                             AND NOT d.attisdropped
-              WHERE i.indrelid = $1::oid AND i.indisprimary
-                AND (a.atttypid, a.atttypmod) IS DISTINCT FROM (d.atttypid, d.atttypmod)
+               FROM k JOIN pg_catalog.pg_attribute d ON d.attrelid = pg_catalog.to_regclass($2)
+                                                   AND d.attname = k.attname AND NOT d.attisdropped
+              WHERE (k.atttypid, k.atttypmod) IS DISTINCT FROM (d.atttypid, d.atttypmod)
               ORDER BY k.ord))";
 
 pg::Awaitable<std::map<std::string, std::string>> Digests(pg::Connection& node, const std::vector<std::string>& names) {
